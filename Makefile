@@ -1,0 +1,120 @@
+# dar.backup: build, test and demo targets.
+#
+#   make setup   system packages, .venv, build + install the collection
+#   make test    setup, then unit, integration, lint, sanity (in that order)
+#   make demo    setup, then playbooks/demo.yml on localhost
+#   make clean   remove everything setup and the tests created in the tree
+#
+# Runs as root, or as a user with sudo for apt-get. See docs/development.md.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+# Targets run one at a time, in the order they are listed.
+.NOTPARALLEL:
+
+VENV     := $(CURDIR)/.venv
+VPY      := $(VENV)/bin/python
+STAMP    := $(VENV)/.requirements.stamp
+BUILD    := $(CURDIR)/build
+COLL_DIR := $(CURDIR)/.collections
+
+# Prefer python3.11 (the version sanity tests run with), else python3.
+# Resolved here, before .venv/bin is put first on PATH below.
+ifndef PYTHON
+PYTHON := $(shell command -v python3.11 || command -v python3)
+endif
+
+# Debian packages the build and tests need, as "command:package" pairs: a
+# package is installed only when its command is missing from PATH.
+SYSTEM_DEPS := dar:dar dar_manager:dar dar_static:dar-static par2:par2 \
+               git:git shellcheck:shellcheck
+
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_DIR)
+export PATH := $(VENV)/bin:$(PATH)
+
+# $(call step,message[,label]): announce a step; the label defaults to the target.
+step = @printf '\n==> [%s] %s\n' "$(or $(2),$@)" "$(1)"
+
+.PHONY: setup system-packages collection test unit integration lint sanity demo clean
+
+## setup: everything the tests and the demo need, idempotent
+setup: system-packages $(STAMP) collection
+	$(call step,done)
+
+system-packages:
+	$(call step,checking Debian packages: $(SYSTEM_DEPS))
+	@missing=""; \
+	for pair in $(SYSTEM_DEPS); do \
+	    cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	    if ! command -v "$$cmd" >/dev/null 2>&1; then \
+	        case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg";; esac; \
+	    fi; \
+	done; \
+	if [ -z "$(PYTHON)" ]; then missing="$$missing python3 python3-venv"; \
+	elif ! "$(PYTHON)" -c 'import ensurepip, venv' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    $(SUDO) apt-get update; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else \
+	    echo "all present"; \
+	fi
+
+# Re-run pip only when requirements.txt changed (or .venv is new).
+$(STAMP): requirements.txt
+	$(call step,pip install -r requirements.txt into $(VENV),venv)
+	@if [ ! -x "$(VPY)" ]; then \
+	    py="$(PYTHON)"; [ -n "$$py" ] || py=$$(command -v python3.11 || command -v python3); \
+	    echo "$$py -m venv $(VENV)"; "$$py" -m venv "$(VENV)"; \
+	fi
+	"$(VPY)" -m pip install -r requirements.txt
+	@touch "$@"
+
+# Always rebuilt: the tests use the collection installed from the built
+# tarball, which proves the build works.
+collection: $(STAMP)
+	$(call step,building the collection into $(BUILD))
+	rm -f "$(BUILD)"/dar-backup-*.tar.gz
+	"$(VENV)/bin/ansible-galaxy" collection build --force --output-path "$(BUILD)"
+	$(call step,installing the collection into $(COLL_DIR))
+	"$(VENV)/bin/ansible-galaxy" collection install --force -p "$(COLL_DIR)" "$(BUILD)"/dar-backup-*.tar.gz
+
+## test: every test, in order
+test: setup unit integration lint sanity
+	$(call step,all tests passed)
+
+unit: setup
+	$(call step,unit tests)
+	"$(VPY)" -m pytest tests/unit -q
+
+integration: setup
+	$(call step,integration tests)
+	"$(VPY)" -m pytest tests/integration -q
+
+lint: setup
+	$(call step,ansible-lint (production profile))
+	@# Without ANSIBLE_COLLECTIONS_PATH ansible-lint links this checkout into
+	@# ./.ansible/collections; with it, it would install a copy into
+	@# ~/.ansible/collections, which then shadows .collections for other tools.
+	env -u ANSIBLE_COLLECTIONS_PATH "$(VENV)/bin/ansible-lint"
+	$(call step,antsibull-changelog lint)
+	"$(VENV)/bin/antsibull-changelog" lint
+
+sanity: setup
+	$(call step,ansible-test sanity)
+	tests/sanity/run-sanity.sh
+
+## demo: run playbooks/demo.yml on this machine
+demo: setup
+	$(call step,demo playbook)
+	"$(VENV)/bin/ansible-playbook" -i localhost, -c local \
+	    -e ansible_python_interpreter="$(VPY)" playbooks/demo.yml
+
+clean:
+	$(call step,removing build and test outputs)
+	rm -rf "$(VENV)" "$(COLL_DIR)" "$(BUILD)" .ansible .cache .pytest_cache tests/output .demo
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
