@@ -1,0 +1,377 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One verified archive for one definition: plan, then create -> test -> restore test -> PAR2 -> publish -> catalog.
+
+The archive is made in a staging directory inside the backup directory and only moved
+to its final name once it has passed every check, so a failed or killed run never leaves
+a slice that looks like a good archive, and is never cataloged.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import signal
+import tempfile
+import time
+
+from . import catalog as catalog_mod
+from . import naming
+from . import restore_test as restore_test_mod
+from .dar import Dar, parse_stats, slices_written
+from .errors import DarBackupError
+from .lock import DefinitionLock
+from .par2 import Par2, check_redundancy
+
+WORK_DIR = ".dar-backup-work"
+LEVEL_CHOICES = ("auto", "full", "diff", "incr")
+
+
+class Interrupted(BaseException):
+    """SIGTERM arrived: unwind so that cleanup runs (a BaseException so nothing swallows it)."""
+
+
+def raise_on_sigterm():
+    def handler(signum, _frame):
+        raise Interrupted("terminated by signal %d" % signum)
+    signal.signal(signal.SIGTERM, handler)
+
+
+class Par2Settings(object):
+    def __init__(self, enabled=True, redundancy=5, redundancy_full=None, redundancy_diff=None,
+                 redundancy_incr=None, directory=None, block_count=None):
+        self.enabled = bool(enabled)
+        self.redundancy = check_redundancy(redundancy)
+        self.per_level = {}
+        for level, value in (("FULL", redundancy_full), ("DIFF", redundancy_diff), ("INCR", redundancy_incr)):
+            if value is not None:
+                self.per_level[level] = check_redundancy(value, "redundancy_%s" % level.lower())
+        self.directory = os.path.abspath(directory) if directory else None
+        if block_count is not None:
+            try:
+                block_count = int(block_count)
+            except (TypeError, ValueError):
+                block_count = 0
+            if not 1 <= block_count <= 32768:
+                raise DarBackupError("par2 block_count must be a whole number from 1 to 32768", phase="validate")
+        self.block_count = block_count
+
+    def redundancy_for(self, level):
+        return self.per_level.get(level, self.redundancy)
+
+
+class BackupRequest(object):
+    def __init__(self, definition, backup_dir, level="auto", full_interval=None, diff_interval=None,
+                 min_interval=None, incr_reference="diff", verify=True, restore_test=None, par2=None,
+                 catalog=True, catalog_dir=None, timeout=None):
+        self.definition = definition
+        self.backup_dir = os.path.abspath(backup_dir)
+        if level not in LEVEL_CHOICES:
+            raise DarBackupError("level %r is not one of %s" % (level, ", ".join(LEVEL_CHOICES)), phase="validate")
+        if incr_reference not in ("diff", "previous"):
+            raise DarBackupError("incr_reference must be diff or previous", phase="validate")
+        self.level = level
+        self.full_interval = full_interval
+        self.diff_interval = diff_interval
+        self.min_interval = min_interval
+        self.incr_reference = incr_reference
+        self.verify = verify
+        self.restore_test = restore_test  # RestoreTestSettings or None
+        self.par2 = par2 or Par2Settings(enabled=False)
+        self.catalog = catalog
+        self.catalog_dir = os.path.abspath(catalog_dir) if catalog_dir else None
+        self.timeout = timeout
+
+    @property
+    def db_path(self):
+        return catalog_mod.database_path(self.definition.name, self.backup_dir, self.catalog_dir)
+
+
+def _age(archive, now):
+    return (now - archive.timestamp).total_seconds()
+
+
+def choose_level(request, archives, now):
+    if request.level != "auto":
+        return request.level.upper()
+    full = naming.newest(archives, "FULL")
+    if full is None or (request.full_interval is not None and _age(full, now) >= request.full_interval):
+        return "FULL"
+    diffs = [a for a in archives if a.level == "DIFF" and a.sort_key() > full.sort_key()]
+    if not diffs or (request.diff_interval is not None and _age(diffs[-1], now) >= request.diff_interval):
+        return "DIFF"
+    return "INCR"
+
+
+def make_plan(request, now):
+    """What a run would do now, read-only. Raises when it cannot be done (e.g. DIFF with no FULL)."""
+    archives = naming.discover(request.backup_dir, request.definition.name)
+    if request.min_interval is not None and archives:
+        latest = archives[-1]
+        if _age(latest, now) < request.min_interval:
+            return {"skip": True, "existing": latest, "archives": archives}
+    level = choose_level(request, archives, now)
+    reference = naming.reference_for(level, archives, request.incr_reference)
+    name = naming.ArchiveName(request.definition.name, level, now)
+    return {"skip": False, "level": level, "reference": reference, "name": name, "archives": archives}
+
+
+def _now():
+    return datetime.datetime.now().replace(microsecond=0)
+
+
+def check_writable_dir(path, what):
+    """Create the directory when missing, then prove we can write in it (root ignores mode bits, not ro mounts)."""
+    try:
+        os.makedirs(path, mode=0o750, exist_ok=True)
+    except OSError as exc:
+        raise DarBackupError("%s %s cannot be created: %s" % (what, path, exc.strerror), phase="validate")
+    if not os.path.isdir(path):
+        raise DarBackupError("%s %s is not a directory" % (what, path), phase="validate")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".dar-backup-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DarBackupError("%s %s is not writable by uid %d: %s" % (what, path, os.geteuid(), exc.strerror),
+                             phase="validate")
+
+
+def _check_dir_usable(path, what):
+    """Read-only counterpart for check mode: an existing dir must be writable, a missing one creatable."""
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise DarBackupError("%s %s is not writable by uid %d" % (what, path, os.geteuid()), phase="validate")
+
+
+def _selection_args(request):
+    args = request.definition.create_args()
+    root = request.definition.root
+    # A backup dir inside the tree being saved would archive the archives.
+    for inner in (request.backup_dir, request.par2.directory if request.par2.enabled else None, request.catalog_dir):
+        if inner and os.path.commonpath([root, inner]) == root and inner != root:
+            args += ["-P", os.path.relpath(inner, root)]
+    return args
+
+
+def recover_stale(work_root, backup_dir, definition):
+    """Remove what killed runs of this definition left behind (the caller holds its lock)."""
+    recovered = []
+    prefix = definition + "_"
+    for entry in sorted(os.listdir(work_root)):
+        staging = os.path.join(work_root, entry)
+        if not entry.startswith(prefix) or not os.path.isdir(staging) or os.path.islink(staging):
+            continue
+        name = naming.ArchiveName.parse(entry)
+        if name is None or name.definition != definition:
+            continue
+        # An interrupted publication may have moved the last slices but never slice 1: take them back out.
+        if not os.path.exists(os.path.join(backup_dir, entry + ".1.dar")):
+            for _number, path in slices_written(backup_dir, entry):
+                os.unlink(path)
+        shutil.rmtree(staging, ignore_errors=True)
+        recovered.append(entry)
+    return recovered
+
+
+def _move(src, dst_dir):
+    """Move one file into dst_dir; across filesystems through a temporary name so no torn file appears."""
+    dst = os.path.join(dst_dir, os.path.basename(src))
+    try:
+        os.replace(src, dst)
+    except OSError:
+        tmp = os.path.join(dst_dir, ".%s.partial" % os.path.basename(src))
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+        os.unlink(src)
+    return dst
+
+
+def _unpublish(paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+class BackupRun(object):
+    """Executes one plan. Each phase records its duration; any failure removes the staging area."""
+
+    def __init__(self, request, plan, tools):
+        self.request = request
+        self.plan = plan
+        self.dar = tools["dar"]
+        self.par2 = tools.get("par2")
+        self.catalog = tools.get("catalog")
+        self.durations = {}
+        self.warnings = []
+
+    def _timed(self, phase, func, *args):
+        started = time.monotonic()
+        try:
+            return func(*args)
+        finally:
+            self.durations[phase] = round(time.monotonic() - started, 3)
+
+    def run(self, work_root):
+        request = self.request
+        name = self.plan["name"]
+        reference = self.plan["reference"]
+        staging = os.path.join(work_root, name.basename)
+        os.mkdir(staging, 0o700)
+        target = os.path.join(staging, name.basename)
+        published = []
+        result = {
+            "archive": name.basename, "level": name.level,
+            "reference": reference.basename if reference else None,
+            "verify": {"enabled": bool(request.verify), "passed": None},
+            "restore_test": {"enabled": request.restore_test is not None, "passed": None, "files": []},
+            "par2": {"enabled": request.par2.enabled, "files": []},
+            "catalog": {"enabled": bool(request.catalog), "db": request.db_path if request.catalog else None,
+                        "added": False, "created": False},
+        }
+        started_epoch = time.time()
+        try:
+            create, warning = self._timed("create", self.dar.create, target, _selection_args(request),
+                                          reference.path if reference else None)
+            result["dar_rc"] = create.rc
+            result["dar_stats"] = parse_stats(create.stdout)
+            if warning:
+                self.warnings.append(warning)
+            slices = slices_written(staging, name.basename)
+            if not slices:
+                raise create.error("dar -c exited %s but wrote no slice for %s" % (create.rc, name.basename), "create")
+            if request.verify:
+                self._timed("verify", self.dar.test, target)
+                result["verify"]["passed"] = True
+            if request.restore_test is not None:
+                report = self._timed("restore_test", restore_test_mod.run, self.dar, target,
+                                     request.definition.root, request.restore_test, started_epoch)
+                result["restore_test"].update(report)
+                if not report["passed"]:
+                    bad = [f for f in report["files"] if f["result"] == restore_test_mod.FAILED]
+                    raise DarBackupError(
+                        "restore test failed for %d of %d sampled files; first: %s: %s"
+                        % (len(bad), report["sampled"], bad[0]["path"], bad[0]["detail"]), phase="restore_test")
+            par2_made = []
+            if request.par2.enabled:
+                redundancy = request.par2.redundancy_for(name.level)
+                result["par2"]["redundancy"] = redundancy
+                started = time.monotonic()
+                for _number, path in slices:
+                    par2_made += self.par2.create(path, redundancy, request.par2.block_count)
+                self.durations["par2"] = round(time.monotonic() - started, 3)
+            started = time.monotonic()
+            par2_dest = request.par2.directory or request.backup_dir
+            if par2_made and request.par2.directory:
+                os.makedirs(par2_dest, mode=0o750, exist_ok=True)
+            for path in par2_made:
+                published.append(_move(path, par2_dest))
+            # Last slice first: slice 1 is what makes an archive visible, so it arrives last.
+            for _number, path in reversed(slices):
+                published.append(_move(path, request.backup_dir))
+            self.durations["publish"] = round(time.monotonic() - started, 3)
+        except BaseException:
+            _unpublish(published)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        final_slices = [p for p in published if p.endswith(".dar")]
+        final_slices.sort(key=lambda p: int(p.rsplit(".", 2)[-2]))
+        result["archive_path"] = os.path.join(request.backup_dir, name.basename)
+        result["slices"] = final_slices
+        result["size_bytes"] = sum(os.stat(p).st_size for p in final_slices)
+        result["par2"]["files"] = [p for p in published if p.endswith(".par2")]
+        result["par2"]["dir"] = par2_dest if request.par2.enabled else None
+        result["par2"]["size_bytes"] = sum(os.stat(p).st_size for p in result["par2"]["files"])
+        if request.catalog:
+            started = time.monotonic()
+            try:
+                result["catalog"]["created"] = self.catalog.ensure()
+                self.catalog.add(result["archive_path"])
+                result["catalog"]["added"] = True
+            except DarBackupError as exc:
+                exc.msg = ("archive %s was made and verified, but registering it in catalog %s failed: %s; "
+                           "fix the catalog and re-add it (dar.backup.dar_catalog state=present)"
+                           % (name.basename, request.db_path, exc.msg))
+                exc.args = (exc.msg,)
+                raise
+            finally:
+                self.durations["catalog"] = round(time.monotonic() - started, 3)
+        return result
+
+
+def _tools(request):
+    """Find every program before anything is written, so a missing one changes nothing."""
+    tools = {"dar": Dar(timeout=request.timeout)}
+    if request.par2.enabled:
+        tools["par2"] = Par2(timeout=request.timeout)
+    if request.catalog:
+        tools["catalog"] = catalog_mod.Catalog(request.db_path, timeout=request.timeout)
+    return tools
+
+
+def _plan_summary(plan):
+    return {
+        "archive": plan["name"].basename, "level": plan["name"].level,
+        "reference": plan["reference"].basename if plan["reference"] else None,
+    }
+
+
+def run_backup(request, check_mode=False, now=None, tools=None):
+    """The whole job. Returns a result dict with ``changed``; raises DarBackupError with the phase."""
+    started = time.monotonic()
+    tools = tools if tools is not None else _tools(request)
+    plan = make_plan(request, now or _now())  # read-only: bad requests fail before anything is written
+    if plan["skip"]:
+        existing = plan["existing"]
+        return {"changed": False, "up_to_date": True, "archive": existing.basename, "level": existing.level,
+                "archive_path": existing.path, "msg": "archive %s is newer than min_interval; nothing to do"
+                % existing.basename}
+    if check_mode:
+        _check_dir_usable(request.backup_dir, "backup_dir")
+        summary = _plan_summary(plan)
+        summary.update({"changed": True, "msg": "would create %s" % summary["archive"]})
+        return summary
+    check_writable_dir(request.backup_dir, "backup_dir")
+    if request.catalog_dir:
+        check_writable_dir(request.catalog_dir, "catalog_dir")
+    if request.par2.enabled and request.par2.directory:
+        check_writable_dir(request.par2.directory, "par2.dir")
+    work_root = os.path.join(request.backup_dir, WORK_DIR)
+    try:
+        os.makedirs(work_root, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise DarBackupError("cannot create %s: %s" % (work_root, exc.strerror), phase="validate")
+    lock = DefinitionLock(os.path.join(work_root, request.definition.name + ".lock"), request.definition.name)
+    with lock:
+        recovered = recover_stale(work_root, request.backup_dir, request.definition.name)
+        # Plan again under the lock: a run that just finished may have changed what is on disk.
+        plan = make_plan(request, now or _now())
+        if plan["skip"]:
+            existing = plan["existing"]
+            return {"changed": False, "up_to_date": True, "archive": existing.basename, "level": existing.level,
+                    "archive_path": existing.path, "recovered": recovered}
+        while _name_taken(request, work_root, plan["name"].basename):
+            time.sleep(1.05 - (time.time() % 1))
+            plan = make_plan(request, _now())
+        backup = BackupRun(request, plan, tools)
+        result = backup.run(work_root)
+    result.update({"changed": True, "recovered": recovered, "warnings": backup.warnings,
+                   "durations": dict(backup.durations, total=round(time.monotonic() - started, 3))})
+    result["msg"] = "made %s archive %s (%d slice(s), %d bytes)" % (
+        result["level"], result["archive"], len(result["slices"]), result["size_bytes"])
+    return result
+
+
+def _name_taken(request, work_root, basename):
+    return (os.path.exists(os.path.join(request.backup_dir, basename + ".1.dar"))
+            or os.path.exists(os.path.join(work_root, basename)))

@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run external programs: argument lists only, C locale, stdin closed, bounded time and output."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from .errors import DarBackupError
+
+# Enough of dar's summary and error lines to explain a failure without holding GBs in memory.
+TAIL_BYTES = 64 * 1024
+DEFAULT_TIMEOUT = 86400
+
+INSTALL_HINTS = {
+    "dar": "install the 'dar' package (the dar.backup.install role does this)",
+    "dar_manager": "install the 'dar' package, which ships dar_manager",
+    "par2": "install 'par2' (Debian/Ubuntu) or 'par2cmdline' (Fedora/EPEL, Arch), or set par2.enabled=false",
+}
+
+
+class CommandResult(object):
+    def __init__(self, argv, rc, stdout, stderr, duration, timed_out=False):
+        self.argv = list(argv)
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.duration = duration
+        self.timed_out = timed_out
+
+    def error(self, msg, phase):
+        return DarBackupError(msg, phase=phase, rc=self.rc, stdout=self.stdout,
+                              stderr=self.stderr, cmd=self.argv)
+
+
+def find_tool(name, phase="validate"):
+    """Absolute path of a program on PATH, or a failure that says how to get it."""
+    path = shutil.which(name)
+    if path is None:
+        hint = INSTALL_HINTS.get(name, "install it")
+        raise DarBackupError("%s was not found in PATH (%s); %s" % (name, os.environ.get("PATH", ""), hint),
+                             phase=phase)
+    return path
+
+
+def _die_with_parent():
+    """In the child before exec: if the process that runs us is killed (even with -9), the kernel kills
+    this child too, so no dar keeps writing into a staging area that the next run removes."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _tail(handle, limit):
+    handle.flush()
+    size = handle.seek(0, os.SEEK_END)
+    handle.seek(max(0, size - limit))
+    data = handle.read()
+    text = data.decode("utf-8", errors="replace")
+    if size > limit:
+        text = "[... %d bytes cut ...]\n" % (size - limit) + text.split("\n", 1)[-1]
+    return text
+
+
+def _kill_group(proc):
+    """Stop the child and anything it started; it runs in its own session."""
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run(argv, timeout=DEFAULT_TIMEOUT, cwd=None, stdout_path=None, tail_bytes=TAIL_BYTES):
+    """Run ``argv`` (a list, never a shell string) and return a CommandResult.
+
+    stdout goes to ``stdout_path`` in full when given (listings), otherwise only its
+    tail is kept. A timeout kills the whole process group. If this process is
+    interrupted (SIGTERM turned into an exception, KeyboardInterrupt), the child is
+    killed before the exception travels on, so no dar keeps writing behind our back.
+    """
+    if isinstance(argv, (str, bytes)):
+        raise TypeError("commands are argument lists, never shell strings")
+    argv = [os.fspath(a) for a in argv]
+    env = dict(os.environ)
+    env.update({"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"})
+    if timeout is not None and timeout <= 0:
+        timeout = None
+    started = time.monotonic()
+    timed_out = False
+    out_handle = open(stdout_path, "w+b") if stdout_path else tempfile.TemporaryFile()
+    err_handle = tempfile.TemporaryFile()
+    try:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_handle, stderr=err_handle,
+                                    cwd=cwd, env=env, start_new_session=True, close_fds=True,
+                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        except OSError as exc:
+            raise DarBackupError("cannot start %s: %s" % (argv[0], exc), rc=None, cmd=argv)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+        except BaseException:
+            _kill_group(proc)
+            raise
+        stdout = "" if stdout_path else _tail(out_handle, tail_bytes)
+        stderr = _tail(err_handle, tail_bytes)
+    finally:
+        out_handle.close()
+        err_handle.close()
+    rc = proc.returncode
+    if timed_out:
+        stderr += "\n[killed after the %s s timeout]" % timeout
+    return CommandResult(argv, rc, stdout, stderr, time.monotonic() - started, timed_out)

@@ -1,0 +1,187 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""dar itself: create, test, list and extract, with its exit codes given meaning."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from . import command
+
+# dar(1) EXIT CODES. 5 and 11 leave a usable archive: reported as warnings, never hidden.
+DAR_EXIT_MEANING = {
+    0: "success",
+    1: "syntax error on the command line or in a DCF file",
+    2: "error due to the hardware or lack of memory (for example the disk is full)",
+    3: "a condition dar's authors considered impossible (bug)",
+    4: "aborted: by the user, by a signal, or because dar needed an answer while not on a terminal",
+    5: "data error: some files could not be read or saved, or the archive is corrupt",
+    6: "a user command given with -E/-F failed",
+    7: "libdar API misuse",
+    8: "integer overflow",
+    9: "unknown error",
+    10: "a feature dar was compiled without",
+    11: "some files changed while they were being saved (they are marked dirty)",
+}
+DAR_WARNING_CODES = (5, 11)
+# Base options on every call: never prompt (-Q), never read /etc/darrc or ~/.darrc (-N).
+BASE = ["-N", "-Q"]
+
+_STAT_PATTERNS = {
+    "saved": r"(\d+) inode\(s\) saved",
+    "changed_while_saving": r"(\d+) inode\(s\) changed at the moment of the backup",
+    "metadata_only": r"(\d+) inode\(s\) with only metadata changed",
+    "not_saved": r"(\d+) inode\(s\) not saved \(no inode/file change\)",
+    "failed": r"(\d+) inode\(s\) failed to be saved",
+    "excluded": r"(\d+) inode\(s\) ignored \(excluded by filters\)",
+    "deleted": r"(\d+) inode\(s\) recorded as deleted",
+    "considered": r"Total number of inode\(s\) considered: (\d+)",
+}
+
+
+def meaning(rc):
+    if rc is None:
+        return "dar could not be started"
+    if rc < 0:
+        return "killed by signal %d" % -rc
+    return DAR_EXIT_MEANING.get(rc, "unknown exit code")
+
+
+def parse_stats(text):
+    stats = {}
+    for key, pattern in _STAT_PATTERNS.items():
+        match = re.search(pattern, text)
+        if match:
+            stats[key] = int(match.group(1))
+    return stats
+
+
+class Dar(object):
+    """One dar binary and the commands the engine runs with it."""
+
+    def __init__(self, binary=None, timeout=command.DEFAULT_TIMEOUT):
+        self.binary = binary or command.find_tool("dar")
+        self.timeout = timeout
+
+    def _run(self, args, **kwargs):
+        return command.run([self.binary] + args, timeout=self.timeout, **kwargs)
+
+    def create(self, archive_path, selection_args, reference_path=None):
+        """dar -c. Returns (CommandResult, warning or None); raises on failure codes."""
+        args = ["-c", archive_path] + BASE + ["-n"] + selection_args
+        if reference_path:
+            args += ["-A", reference_path]
+        result = self._run(args)
+        warning = self._judge(result, "create", "dar -c (create)")
+        return result, warning
+
+    def test(self, archive_path):
+        result = self._run(["-t", archive_path] + BASE)
+        if result.rc != 0:
+            raise result.error("dar -t found %s unusable: rc %s, %s" % (archive_path, result.rc, meaning(result.rc)),
+                               "verify")
+        return result
+
+    def list_saved_xml(self, archive_path, xml_path):
+        """Write the XML listing of the entries saved in this archive (not its references) to xml_path."""
+        # -ay: sizes in bytes, not rounded down to dar's display unit.
+        result = self._run(["-l", archive_path] + BASE + ["-as", "-ay", "-Txml"], stdout_path=xml_path)
+        if result.rc != 0:
+            raise result.error("dar -l of %s failed: rc %s, %s" % (archive_path, result.rc, meaning(result.rc)),
+                               "restore_test")
+        return result
+
+    def extract_one(self, archive_path, relpath, dest, restore_owner):
+        """Extract exactly one path (-g takes it literally: glob characters are plain here)."""
+        args = ["-x", archive_path] + BASE + ["-R", dest, "-g", relpath, "-wa", "--fsa-scope", "none"]
+        if not restore_owner:
+            args.append("-O")
+        return self._run(args)
+
+    def _judge(self, result, phase, what):
+        if result.rc == 0:
+            return None
+        if result.rc in DAR_WARNING_CODES:
+            return "%s finished with rc %d: %s" % (what, result.rc, meaning(result.rc))
+        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        last = detail[-1].strip() if detail else ""
+        if result.timed_out:
+            msg = "%s was stopped after %s s (timeout)" % (what, self.timeout)
+        else:
+            msg = "%s failed with rc %s: %s" % (what, result.rc, meaning(result.rc))
+        if last:
+            msg += " (%s)" % last
+        raise result.error(msg, phase)
+
+
+def slices_written(directory, basename):
+    """Slice files dar wrote for ``basename`` in ``directory``, by number."""
+    found = []
+    prefix = basename + "."
+    for entry in os.listdir(directory):
+        if entry.startswith(prefix) and entry.endswith(".dar"):
+            middle = entry[len(prefix):-4]
+            if middle.isdigit():
+                found.append((int(middle), os.path.join(directory, entry)))
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The XML listing. dar escapes & " ' < > in names but writes tab and newline raw, which an XML parser would
+# turn into spaces, so the few tags dar writes are read with a small tokenizer instead (no DTD, no entities
+# beyond the five and numeric references: nothing to expand from outside).
+
+_TAG_RE = re.compile(r'<(/?)([A-Za-z]+)((?:\s+[A-Za-z_]+="[^"]*")*)\s*(/?)>')
+_ATTR_RE = re.compile(r'([A-Za-z_]+)="([^"]*)"')
+_ENTITY_RE = re.compile(r"&(#[0-9]+|#x[0-9A-Fa-f]+|amp|lt|gt|quot|apos);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_UNITS = {"o": 1, "kio": 1024, "Mio": 1024 ** 2, "Gio": 1024 ** 3, "Tio": 1024 ** 4, "Pio": 1024 ** 5}
+
+
+def _unescape(text):
+    def replace(match):
+        token = match.group(1)
+        if token.startswith("#x"):
+            return chr(int(token[2:], 16))
+        if token.startswith("#"):
+            return chr(int(token[1:]))
+        return _ENTITIES[token]
+    return _ENTITY_RE.sub(replace, text)
+
+
+def parse_size(text):
+    """dar's '1864409' (with -ay) or '12 kio' (rounded down to the unit) -> bytes; None when unreadable."""
+    parts = (text or "").split()
+    if len(parts) == 1 and parts[0].isdigit():
+        return int(parts[0])
+    if len(parts) != 2 or parts[1] not in _UNITS:
+        return None
+    try:
+        return int(float(parts[0]) * _UNITS[parts[1]])
+    except ValueError:
+        return None
+
+
+def iter_saved_files(xml_text):
+    """Yield (relative path, size in bytes or None) for each regular file whose data this archive holds."""
+    stack = []
+    pending = None  # a <File> whose <Attributes> tells whether its data was saved here
+    for match in _TAG_RE.finditer(xml_text):
+        closing, tag, attr_text, selfclosing = match.groups()
+        attrs = dict((k, _unescape(v)) for k, v in _ATTR_RE.findall(attr_text))
+        if tag == "Directory":
+            if closing:
+                if stack:
+                    stack.pop()
+            elif not selfclosing:
+                stack.append(attrs.get("name", ""))
+        elif tag == "File" and not closing:
+            pending = ("/".join(stack + [attrs.get("name", "")]), parse_size(attrs.get("size")))
+        elif tag == "Attributes" and pending is not None:
+            if attrs.get("data") == "saved":
+                yield pending
+            pending = None
+        elif tag == "File" and closing:
+            pending = None

@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One run per definition at a time: an flock that the kernel drops when the holder dies."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+
+from .errors import DarBackupError
+
+
+class DefinitionLock(object):
+    def __init__(self, path, definition):
+        self.path = path
+        self.definition = definition
+        self._fd = None
+
+    def acquire(self):
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise DarBackupError("another run of definition %s is in progress (lock %s is held); "
+                                     "try again when it has finished" % (self.definition, self.path), phase="lock")
+            raise DarBackupError("cannot lock %s: %s" % (self.path, exc.strerror), phase="lock")
+        os.ftruncate(fd, 0)
+        os.write(fd, ("%d\n" % os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def release(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc_info):
+        self.release()
+        return False

@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Archive names, slices on disk, and the FULL <- DIFF <- INCR chains they form."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+
+from .errors import DarBackupError
+
+LEVELS = ("FULL", "DIFF", "INCR")
+# The order archives of the same timestamp are applied and cataloged in.
+LEVEL_RANK = {"FULL": 0, "DIFF": 1, "INCR": 2}
+
+DEFINITION_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+# <definition>_<LEVEL>_<YYYY-MM-DD>[_<HHMMSS>]; the date-only form is dar-backup's.
+ARCHIVE_RE = re.compile(
+    r"^(?P<definition>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)_(?P<level>FULL|DIFF|INCR)_"
+    r"(?P<date>\d{4}-\d{2}-\d{2})(?:_(?P<time>\d{6}))?$"
+)
+SLICE_RE = re.compile(r"^(?P<base>.+)\.(?P<number>[1-9][0-9]*)\.dar$")
+
+
+def check_definition_name(name):
+    """Refuse names that could escape a directory or break the name fields."""
+    if not isinstance(name, str) or not DEFINITION_RE.match(name):
+        raise DarBackupError(
+            "definition name %r is not safe: use letters, digits and inner hyphens only "
+            "(no '_', '/', '.', spaces or shell characters), e.g. 'home-docs'" % (name,),
+            phase="validate")
+    return name
+
+
+class ArchiveName(object):
+    """One archive's identity, parsed from or formatted into its basename."""
+
+    __slots__ = ("definition", "level", "timestamp", "has_time")
+
+    def __init__(self, definition, level, timestamp, has_time=True):
+        self.definition = definition
+        self.level = level
+        self.timestamp = timestamp
+        self.has_time = has_time
+
+    @classmethod
+    def parse(cls, basename):
+        match = ARCHIVE_RE.match(basename)
+        if not match:
+            return None
+        try:
+            day = datetime.datetime.strptime(match.group("date"), "%Y-%m-%d")
+            if match.group("time"):
+                clock = datetime.datetime.strptime(match.group("time"), "%H%M%S").time()
+                return cls(match.group("definition"), match.group("level"), datetime.datetime.combine(day.date(), clock))
+        except ValueError:
+            return None
+        # dar-backup's date-only archives: read as midnight, ordered before same-day timed ones.
+        return cls(match.group("definition"), match.group("level"), day, has_time=False)
+
+    @property
+    def basename(self):
+        text = "%s_%s_%s" % (self.definition, self.level, self.timestamp.strftime("%Y-%m-%d"))
+        if self.has_time:
+            text += self.timestamp.strftime("_%H%M%S")
+        return text
+
+    def sort_key(self):
+        return (self.timestamp, LEVEL_RANK[self.level])
+
+    def __repr__(self):
+        return "ArchiveName(%r)" % self.basename
+
+
+class Archive(object):
+    """An archive found on disk: its name, directory and slice files."""
+
+    def __init__(self, name, directory, slices):
+        self.name = name
+        self.directory = directory
+        self.slices = sorted(slices)  # list of (number, path)
+
+    @property
+    def basename(self):
+        return self.name.basename
+
+    @property
+    def level(self):
+        return self.name.level
+
+    @property
+    def timestamp(self):
+        return self.name.timestamp
+
+    @property
+    def path(self):
+        """What dar calls the archive: directory plus basename, without slice suffix."""
+        return os.path.join(self.directory, self.basename)
+
+    @property
+    def slice_paths(self):
+        return [path for _number, path in self.slices]
+
+    @property
+    def contiguous(self):
+        return [number for number, _path in self.slices] == list(range(1, len(self.slices) + 1))
+
+    @property
+    def size_bytes(self):
+        total = 0
+        for path in self.slice_paths:
+            try:
+                total += os.stat(path).st_size
+            except OSError:
+                pass
+        return total
+
+    def sort_key(self):
+        return self.name.sort_key()
+
+    def __repr__(self):
+        return "Archive(%r, %d slices)" % (self.basename, len(self.slices))
+
+
+def discover(directory, definition=None):
+    """Archives in ``directory`` (not below it), oldest first.
+
+    An archive exists when its first slice does: slices are published last-to-first,
+    so an interrupted publication never shows a slice 1 without its followers.
+    Symlinks and anything that is not a regular file are ignored.
+    """
+    groups = {}
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        match = SLICE_RE.match(entry.name)
+        if not match:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        name = ArchiveName.parse(match.group("base"))
+        if name is None or (definition is not None and name.definition != definition):
+            continue
+        groups.setdefault(name.basename, (name, []))[1].append((int(match.group("number")), entry.path))
+    archives = [Archive(name, directory, slices) for name, slices in groups.values()
+                if any(number == 1 for number, _path in slices)]
+    archives.sort(key=Archive.sort_key)
+    return archives
+
+
+def newest(archives, level, before=None):
+    """The newest archive of ``level`` (optionally strictly older than ``before``)."""
+    candidates = [a for a in archives if a.level == level and (before is None or a.sort_key() < before.sort_key())]
+    return candidates[-1] if candidates else None
+
+
+def reference_for(level, archives, incr_reference="diff"):
+    """The archive a new ``level`` archive must be made against, or None for FULL.
+
+    DIFF: the newest FULL. INCR: the newest DIFF made after the newest FULL (so a
+    restore needs at most FULL + DIFF + INCR); with no such DIFF, the FULL itself.
+    ``incr_reference='previous'`` makes INCR reference the newest archive of any level.
+    """
+    if level == "FULL":
+        return None
+    full = newest(archives, "FULL")
+    if full is None:
+        raise DarBackupError("a %s archive needs a FULL archive to refer to, and there is none; "
+                             "run with level=full (or level=auto) first" % level, phase="plan")
+    if level == "DIFF":
+        return full
+    later = [a for a in archives if a.sort_key() > full.sort_key()]
+    if incr_reference == "previous":
+        return later[-1] if later else full
+    diffs = [a for a in later if a.level == "DIFF"]
+    return diffs[-1] if diffs else full
+
+
+def chain_of(archive, archives):
+    """The archives a restore from ``archive`` needs, oldest first, inferred from the naming rule."""
+    chain = [archive]
+    current = archive
+    while current.level != "FULL":
+        earlier = [a for a in archives if a.sort_key() < current.sort_key()]
+        if current.level == "DIFF":
+            parent = newest(earlier, "FULL")
+        else:
+            full = newest(earlier, "FULL")
+            diffs = [a for a in earlier if a.level == "DIFF" and full is not None and a.sort_key() > full.sort_key()]
+            parent = diffs[-1] if diffs else full
+        if parent is None:
+            break
+        chain.insert(0, parent)
+        current = parent
+    return chain

@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PAR2 redundancy, one recovery set per slice (a set over all slices can need GBs of memory)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from . import command
+from .errors import DarBackupError
+
+# par2cmdline's libpar2.h result codes.
+PAR2_EXIT_MEANING = {
+    0: "success",
+    1: "damaged, but repair is possible",
+    2: "damaged, and repair is not possible",
+    3: "invalid command-line arguments",
+    4: "not enough critical data to verify",
+    5: "repair failed",
+    6: "file I/O error (for example the disk is full)",
+    7: "internal logic error",
+    8: "out of memory",
+}
+
+
+def meaning(rc):
+    if rc is None:
+        return "par2 could not be started"
+    if rc < 0:
+        return "killed by signal %d" % -rc
+    return PAR2_EXIT_MEANING.get(rc, "unknown exit code")
+
+
+def check_redundancy(value, what="redundancy"):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise DarBackupError("par2 %s %r is not a number: give a whole percent from 1 to 100, e.g. 5"
+                             % (what, value), phase="validate")
+    if isinstance(value, float) and value != number or not 1 <= number <= 100:
+        raise DarBackupError("par2 %s %r must be a whole percent from 1 to 100" % (what, value), phase="validate")
+    return number
+
+
+def par2_files_for(slice_name, directory):
+    """The index and volume files that belong to one slice's recovery set."""
+    pattern = re.compile(r"^" + re.escape(slice_name) + r"(?:\.vol[0-9]+\+[0-9]+)?\.par2$")
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(os.path.join(directory, n) for n in names if pattern.match(n))
+
+
+class Par2(object):
+    def __init__(self, binary=None, timeout=command.DEFAULT_TIMEOUT):
+        self.binary = binary or command.find_tool("par2")
+        self.timeout = timeout
+
+    def create(self, slice_path, redundancy, block_count=None):
+        """Create ``<slice>.par2`` and its volumes beside the slice; returns the files made."""
+        directory, name = os.path.split(slice_path)
+        index = slice_path + ".par2"
+        args = [self.binary, "create", "-q", "-q", "-r%d" % redundancy]
+        if block_count:
+            args.append("-b%d" % block_count)
+        # -B makes the stored name relative to the slice's directory, so the set stays valid when moved.
+        args += ["-B", directory, "--", index, slice_path]
+        result = command.run(args, timeout=self.timeout)
+        if result.rc != 0:
+            raise result.error("par2 create for %s failed with rc %s: %s" % (name, result.rc, meaning(result.rc)),
+                               "par2")
+        return par2_files_for(name, directory)

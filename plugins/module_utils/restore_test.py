@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Prove an archive restores: extract a random sample and compare it with the live source."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import random
+import re
+import shutil
+import stat
+import tempfile
+
+from .dar import iter_saved_files
+from .errors import DarBackupError
+
+PASSED = "passed"
+FAILED = "failed"
+CHANGED = "changed_since_backup"  # the source moved on after the backup: not the archive's fault
+SOURCE_GONE = "source_gone"
+
+_SIZE_RE = re.compile(r"^\s*([0-9]+)\s*([kKMGT]?)i?[bB]?\s*$")
+_SIZE_UNITS = {"": 1, "k": 1024, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def parse_size(value, what):
+    """Bytes for 512, '64k', '20M', '1G'; None stays None."""
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE_RE.match(str(value))
+    if not match:
+        raise DarBackupError("%s %r is not a size: use bytes or a number with k, M, G or T, e.g. 20M" % (what, value),
+                             phase="validate")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+class RestoreTestSettings(object):
+    def __init__(self, files=5, min_size=None, max_size="20M", exclude=None, seed=None, work_dir=None):
+        if not isinstance(files, int) or isinstance(files, bool) or files < 0:
+            raise DarBackupError("restore_test.files must be a whole number >= 0, not %r" % (files,), phase="validate")
+        self.files = files
+        self.min_size = parse_size(min_size, "restore_test.min_size") or 0
+        self.max_size = parse_size(max_size, "restore_test.max_size")
+        if self.max_size is not None and self.max_size < self.min_size:
+            raise DarBackupError("restore_test.max_size is smaller than restore_test.min_size", phase="validate")
+        self.exclude = list(exclude or [])
+        self.seed = seed
+        self.work_dir = work_dir
+
+    def wanted(self, relpath, size):
+        if size is None or size < self.min_size or (self.max_size is not None and size > self.max_size):
+            return False
+        name = relpath.rsplit("/", 1)[-1]
+        return not any(fnmatch.fnmatchcase(relpath, p) or fnmatch.fnmatchcase(name, p) for p in self.exclude)
+
+
+def reservoir_sample(items, count, rng):
+    """A uniform sample of ``count`` items from an iterable of unknown length, in one pass."""
+    chosen = []
+    for seen, item in enumerate(items):
+        if seen < count:
+            chosen.append(item)
+        else:
+            slot = rng.randint(0, seen)
+            if slot < count:
+                chosen[slot] = item
+    return chosen
+
+
+def _same_content(path_a, path_b, chunk=1024 * 1024):
+    with open(path_a, "rb") as a, open(path_b, "rb") as b:
+        while True:
+            block_a = a.read(chunk)
+            block_b = b.read(chunk)
+            if block_a != block_b:
+                return False
+            if not block_a:
+                return True
+
+
+def compare(source, restored, backup_started, check_owner):
+    """(result, detail) for one restored file against its source."""
+    try:
+        src = os.lstat(source)
+    except FileNotFoundError:
+        return SOURCE_GONE, "the source file was deleted after the backup"
+    try:
+        out = os.lstat(restored)
+    except FileNotFoundError:
+        return FAILED, "dar did not restore the file"
+    if not stat.S_ISREG(src.st_mode):
+        return CHANGED, "the source is no longer a regular file"
+    # The archive keeps the mtime the file had when saved; a different or newer one means it changed since.
+    changed = int(src.st_mtime) != int(out.st_mtime) or src.st_mtime >= backup_started
+    try:
+        same = src.st_size == out.st_size and _same_content(source, restored)
+    except OSError as exc:
+        return FAILED, "cannot read for comparison: %s" % exc.strerror
+    if not same:
+        if changed:
+            return CHANGED, "content differs and the source was modified after the backup started"
+        return FAILED, "content differs from the source, which has not changed since the backup"
+    problems = []
+    if stat.S_IMODE(src.st_mode) != stat.S_IMODE(out.st_mode):
+        problems.append("mode %o != %o" % (stat.S_IMODE(out.st_mode), stat.S_IMODE(src.st_mode)))
+    if int(src.st_mtime) != int(out.st_mtime):
+        problems.append("mtime %d != %d" % (int(out.st_mtime), int(src.st_mtime)))
+    if check_owner and (src.st_uid, src.st_gid) != (out.st_uid, out.st_gid):
+        problems.append("owner %d:%d != %d:%d" % (out.st_uid, out.st_gid, src.st_uid, src.st_gid))
+    if problems:
+        if changed:
+            return CHANGED, "metadata changed after the backup: " + ", ".join(problems)
+        return FAILED, "metadata differs: " + ", ".join(problems)
+    return PASSED, ""
+
+
+def run(dar, archive_path, root, settings, backup_started):
+    """Sample, extract and compare. Returns the result dict; raises only when dar cannot list the archive."""
+    report = {"passed": True, "sampled": 0, "candidates": 0, "files": []}
+    if settings.files == 0:
+        report["skipped"] = "restore_test.files is 0"
+        return report
+    check_owner = os.geteuid() == 0
+    rng = random.Random(settings.seed) if settings.seed is not None else random.SystemRandom()
+    work = tempfile.mkdtemp(prefix="dar-backup-restore-test-", dir=settings.work_dir)
+    try:
+        listing = os.path.join(work, "listing.xml")
+        dar.list_saved_xml(archive_path, listing)
+        with open(listing, "rb") as handle:
+            xml_text = handle.read().decode("utf-8", errors="surrogateescape")
+        counter = {"n": 0}
+
+        def wanted():
+            for relpath, size in iter_saved_files(xml_text):
+                if settings.wanted(relpath, size):
+                    counter["n"] += 1
+                    yield relpath, size
+        sample = reservoir_sample(wanted(), settings.files, rng)
+        report["candidates"] = counter["n"]
+        report["sampled"] = len(sample)
+        if not sample:
+            report["skipped"] = "no saved file matched the size bounds and exclude patterns"
+        target = os.path.join(work, "restore")
+        for relpath, size in sample:
+            os.mkdir(target)
+            result = dar.extract_one(archive_path, relpath, target, restore_owner=check_owner)
+            outcome, detail = compare(os.path.join(root, relpath), os.path.join(target, relpath),
+                                      backup_started, check_owner)
+            if outcome == FAILED and result.rc not in (0, None):
+                detail += " (dar -x rc %s)" % result.rc
+            report["files"].append({"path": relpath, "size": size, "result": outcome, "detail": detail})
+            if outcome == FAILED:
+                report["passed"] = False
+            shutil.rmtree(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
