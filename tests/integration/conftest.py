@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+"""Integration tests: the real module through the real `ansible` CLI, with real dar, dar_manager and par2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+TARGET_PYTHON = "/usr/bin/python3"  # the target's own interpreter, as on a managed host
+
+
+def _collections_path():
+    configured = os.environ.get("ANSIBLE_COLLECTIONS_PATH")
+    if configured:
+        return configured
+    # Running pytest by hand: serve the working tree as the collection.
+    base = tempfile.mkdtemp(prefix="dar-backup-collections-")
+    os.makedirs(os.path.join(base, "ansible_collections", "dar"))
+    os.symlink(REPO, os.path.join(base, "ansible_collections", "dar", "backup"))
+    return base
+
+
+COLLECTIONS_PATH = _collections_path()
+
+
+def _require(tool):
+    path = shutil.which(tool)
+    assert path, "%s is not installed: run the tests through `make test`, which installs it" % tool
+    return path
+
+
+def ansible_env(extra=None):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS_PATH,
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
+        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_PIPELINING": "1",
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+    })
+    env.update(extra or {})
+    return env
+
+
+class ModuleRun(object):
+    def __init__(self, proc, result):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.result = result
+
+    @property
+    def failed(self):
+        return bool(self.result.get("failed"))
+
+    @property
+    def changed(self):
+        return bool(self.result.get("changed"))
+
+    def __repr__(self):
+        shown = json.dumps(self.result, indent=1)[:4000]
+        return "ModuleRun(rc=%s, result=%s, stderr=%s)" % (self.rc, shown, self.stderr[-2000:])
+
+
+def run_module(module, args, check=False, become_user=None, env=None, timeout=900, popen=False):
+    """`ansible localhost -m dar.backup.<module> -a <json>`; returns the parsed task result."""
+    argv = [os.path.join(BIN, "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+            "-e", "ansible_python_interpreter=" + TARGET_PYTHON,
+            "-m", "dar.backup." + module, "-a", json.dumps(args)]
+    if check:
+        argv.append("--check")
+    if become_user:
+        argv += ["-b", "--become-method", "ansible.builtin.su", "--become-user", become_user]
+    if popen:
+        return subprocess.Popen(argv, env=ansible_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    proc = subprocess.run(argv, env=ansible_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=timeout, check=False)
+    return ModuleRun(proc, parse_adhoc(proc.stdout))
+
+
+def parse_adhoc(stdout):
+    """'localhost | CHANGED => {...}': the status word says whether the task failed."""
+    marker = stdout.find(" => ")
+    assert marker >= 0, "no task result in ansible output:\n%s" % stdout
+    result = json.loads(stdout[marker + 4:])
+    status = stdout[:marker].rsplit("|", 1)[-1].strip()
+    result["failed"] = status.startswith(("FAILED", "UNREACHABLE"))
+    return result
+
+
+def dar_list(archive_path):
+    """dar's own listing of an archive (-Tslicing prints each path), read by nothing of ours."""
+    proc = subprocess.run([_require("dar"), "-l", archive_path, "-N", "-Q", "-Tslicing"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def dar_test(archive_path):
+    return subprocess.run([_require("dar"), "-t", archive_path, "-N", "-Q"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, check=False).returncode
+
+
+def catalog_basenames(db_path):
+    proc = subprocess.run([_require("dar_manager"), "-B", db_path, "-l", "-Q"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    names = []
+    for line in proc.stdout.splitlines():
+        fields = [f for f in line.split("\t") if f.strip()]
+        if len(fields) == 3 and fields[0].strip().isdigit():
+            names.append(fields[2])
+    return names
+
+
+def write_file(path, data, mtime=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+AWKWARD_NAMES = [
+    "with space.txt",
+    "new\nline.txt",
+    "tab\there.txt",
+    "Ünïcødé résumé.txt",
+    "日本語のファイル.txt",
+    "-leading-dash.txt",
+    "--double",
+    "*?[x].txt",
+    "sub dir/[ab].txt",
+    "sub dir/a.txt",
+    "quote's \"and\" <amp> & more.txt",
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tools_present():
+    for tool in ("dar", "dar_manager", "par2", TARGET_PYTHON):
+        _require(tool)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    path = tmp_path / "w"
+    path.mkdir()
+    os.chmod(str(tmp_path), 0o755)
+    return path
+
+
+@pytest.fixture
+def source(workdir):
+    """A small tree with awkward names, some incompressible data and an excluded cache dir."""
+    root = workdir / "src"
+    for index, name in enumerate(AWKWARD_NAMES):
+        write_file(str(root / name), "content of %r\n" % name * (index + 1))
+    for index in range(20):
+        write_file(str(root / "docs" / ("note-%02d.txt" % index)), ("note %d\n" % index) * 200)
+    write_file(str(root / "photos" / "img.jpg"), os.urandom(300 * 1024))
+    write_file(str(root / "cache" / "junk.bin"), os.urandom(1024))
+    return root
+
+
+@pytest.fixture
+def backup_dir(workdir):
+    return workdir / "backups"
