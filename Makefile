@@ -65,7 +65,7 @@ system-packages:
 	fi
 
 # Re-run pip only when requirements.txt changed (or .venv is new).
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt constraints.txt
 	$(call step,pip install -r requirements.txt into $(VENV),venv)
 	@if [ ! -x "$(VPY)" ]; then \
 	    py="$(PYTHON)"; [ -n "$$py" ] || py=$$(command -v python3.11 || command -v python3); \
