@@ -11,6 +11,7 @@ a slice that looks like a good archive, and is never cataloged.
 from __future__ import annotations
 
 import datetime
+import errno
 import os
 import shutil
 import signal
@@ -23,9 +24,10 @@ from . import restore_test as restore_test_mod
 from .dar import Dar, parse_stats, slices_written
 from .errors import DarBackupError
 from .lock import DefinitionLock
-from .par2 import Par2, check_redundancy
+from .par2 import Par2, check_redundancy, par2_files_of_archive
 
 WORK_DIR = ".dar-backup-work"
+COMMENT_TAG = "dar.backup"
 LEVEL_CHOICES = ("auto", "full", "diff", "incr")
 
 
@@ -51,7 +53,7 @@ class Par2Settings(object):
         self.directory = os.path.abspath(directory) if directory else None
         if block_count is not None:
             try:
-                block_count = int(block_count)
+                block_count = 0 if isinstance(block_count, bool) else int(block_count)
             except (TypeError, ValueError):
                 block_count = 0
             if not 1 <= block_count <= 32768:
@@ -83,6 +85,9 @@ class BackupRequest(object):
         self.catalog = catalog
         self.catalog_dir = os.path.abspath(catalog_dir) if catalog_dir else None
         self.timeout = timeout
+        if os.path.realpath(self.backup_dir) == os.path.realpath(definition.root):
+            raise DarBackupError("backup_dir %s is the root being backed up: put the archives elsewhere "
+                                 "(a subdirectory of root is fine, it is excluded)" % self.backup_dir, phase="validate")
 
     @property
     def db_path(self):
@@ -161,7 +166,12 @@ def _selection_args(request):
     return args
 
 
-def recover_stale(work_root, backup_dir, definition):
+def archive_comment(level, reference):
+    """Written into the archive header, so the chain can be read from the archives alone."""
+    return "%s level=%s reference=%s" % (COMMENT_TAG, level, reference.basename if reference else "none")
+
+
+def recover_stale(work_root, backup_dir, definition, par2_dir=None):
     """Remove what killed runs of this definition left behind (the caller holds its lock)."""
     recovered = []
     prefix = definition + "_"
@@ -172,10 +182,14 @@ def recover_stale(work_root, backup_dir, definition):
         name = naming.ArchiveName.parse(entry)
         if name is None or name.definition != definition:
             continue
-        # An interrupted publication may have moved the last slices but never slice 1: take them back out.
+        # An interrupted publication may have moved PAR2 files and the last slices, but never slice 1:
+        # take them back out.
         if not os.path.exists(os.path.join(backup_dir, entry + ".1.dar")):
             for _number, path in slices_written(backup_dir, entry):
                 os.unlink(path)
+            for directory in set([backup_dir, par2_dir or backup_dir]):
+                for path in par2_files_of_archive(directory, entry):
+                    os.unlink(path)
         shutil.rmtree(staging, ignore_errors=True)
         recovered.append(entry)
     return recovered
@@ -186,11 +200,19 @@ def _move(src, dst_dir):
     dst = os.path.join(dst_dir, os.path.basename(src))
     try:
         os.replace(src, dst)
-    except OSError:
-        tmp = os.path.join(dst_dir, ".%s.partial" % os.path.basename(src))
+        return dst
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    tmp = os.path.join(dst_dir, ".%s.partial" % os.path.basename(src))
+    try:
         shutil.copy2(src, tmp)
         os.replace(tmp, dst)
-        os.unlink(src)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    os.unlink(src)
     return dst
 
 
@@ -213,8 +235,10 @@ class BackupRun(object):
         self.catalog = tools.get("catalog")
         self.durations = {}
         self.warnings = []
+        self.phase = "create"
 
     def _timed(self, phase, func, *args):
+        self.phase = phase
         started = time.monotonic()
         try:
             return func(*args)
@@ -241,7 +265,8 @@ class BackupRun(object):
         started_epoch = time.time()
         try:
             create, warning = self._timed("create", self.dar.create, target, _selection_args(request),
-                                          reference.path if reference else None)
+                                          reference.path if reference else None,
+                                          archive_comment(name.level, reference))
             result["dar_rc"] = create.rc
             result["dar_stats"] = parse_stats(create.stdout)
             if warning:
@@ -263,12 +288,14 @@ class BackupRun(object):
                         % (len(bad), report["sampled"], bad[0]["path"], bad[0]["detail"]), phase="restore_test")
             par2_made = []
             if request.par2.enabled:
+                self.phase = "par2"
                 redundancy = request.par2.redundancy_for(name.level)
                 result["par2"]["redundancy"] = redundancy
                 started = time.monotonic()
                 for _number, path in slices:
                     par2_made += self.par2.create(path, redundancy, request.par2.block_count)
                 self.durations["par2"] = round(time.monotonic() - started, 3)
+            self.phase = "publish"
             started = time.monotonic()
             par2_dest = request.par2.directory or request.backup_dir
             if par2_made and request.par2.directory:
@@ -279,9 +306,11 @@ class BackupRun(object):
             for _number, path in reversed(slices):
                 published.append(_move(path, request.backup_dir))
             self.durations["publish"] = round(time.monotonic() - started, 3)
-        except BaseException:
+        except BaseException as exc:
             _unpublish(published)
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise DarBackupError("%s: %s" % (exc.strerror or exc, exc.filename or ""), phase=self.phase)
             raise
         shutil.rmtree(staging, ignore_errors=True)
         final_slices = [p for p in published if p.endswith(".dar")]
@@ -353,7 +382,8 @@ def run_backup(request, check_mode=False, now=None, tools=None):
         raise DarBackupError("cannot create %s: %s" % (work_root, exc.strerror), phase="validate")
     lock = DefinitionLock(os.path.join(work_root, request.definition.name + ".lock"), request.definition.name)
     with lock:
-        recovered = recover_stale(work_root, request.backup_dir, request.definition.name)
+        recovered = recover_stale(work_root, request.backup_dir, request.definition.name,
+                                  request.par2.directory)
         # Plan again under the lock: a run that just finished may have changed what is on disk.
         plan = make_plan(request, now or _now())
         if plan["skip"]:

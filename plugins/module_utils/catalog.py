@@ -55,8 +55,7 @@ class Catalog(object):
         result = self._run(["-B", self.db_path, "-l", "-Q"], "--list of %s" % self.db_path)
         entries = []
         for line in result.stdout.splitlines():
-            fields = line.strip("\n").split("\t")
-            fields = [f for f in fields if f != ""]
+            fields = [f for f in line.split("\t") if f.strip()]
             if len(fields) == 3 and fields[0].strip().isdigit():
                 entries.append((int(fields[0].strip()), fields[1], fields[2]))
         return entries

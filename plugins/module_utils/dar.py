@@ -68,11 +68,14 @@ class Dar(object):
     def _run(self, args, **kwargs):
         return command.run([self.binary] + args, timeout=self.timeout, **kwargs)
 
-    def create(self, archive_path, selection_args, reference_path=None):
+    def create(self, archive_path, selection_args, reference_path=None, comment=None):
         """dar -c. Returns (CommandResult, warning or None); raises on failure codes."""
         args = ["-c", archive_path] + BASE + ["-n"] + selection_args
         if reference_path:
             args += ["-A", reference_path]
+        if comment:
+            # dar expands %-macros in comments; a literal % is written %%.
+            args += ["--user-comment", comment.replace("%", "%%")]
         result = self._run(args)
         warning = self._judge(result, "create", "dar -c (create)")
         return result, warning
@@ -83,6 +86,19 @@ class Dar(object):
             raise result.error("dar -t found %s unusable: rc %s, %s" % (archive_path, result.rc, meaning(result.rc)),
                                "verify")
         return result
+
+    def header(self, archive_path):
+        """The archive's summary (dar -l -q) as a dict of its 'key : value' lines."""
+        result = self._run(["-l", archive_path] + BASE + ["-q"])
+        if result.rc != 0:
+            raise result.error("dar cannot read the catalogue of %s: rc %s, %s"
+                               % (archive_path, result.rc, meaning(result.rc)), "read")
+        fields = {}
+        for line in result.stdout.splitlines():
+            key, sep, value = line.partition(" : ")
+            if sep and key.strip() and key.strip() not in fields:
+                fields[key.strip()] = value.strip()
+        return fields
 
     def list_saved_xml(self, archive_path, xml_path):
         """Write the XML listing of the entries saved in this archive (not its references) to xml_path."""

@@ -109,7 +109,7 @@ class Definition(object):
             compression = DEFAULT_COMPRESSION
         self.compression = compression
         self.compression_algo, self.compression_level = parse_compression(self.compression)
-        if slice_size is not None and not SLICE_SIZE_RE.match(str(slice_size)):
+        if slice_size is not None and not SLICE_SIZE_RE.fullmatch(str(slice_size)):
             raise DarBackupError("slice_size %r is not a size: use a number with an optional k, M, G, T or P "
                                  "suffix, e.g. 4G" % (slice_size,), phase="validate")
         self.slice_size = str(slice_size) if slice_size is not None else None

@@ -20,6 +20,8 @@ def parse_duration(value, what):
     if isinstance(value, bool):
         raise DarBackupError("%s %r is not a duration" % (what, value), phase="validate")
     if isinstance(value, int):
+        if value < 0:
+            raise DarBackupError("%s %r must not be negative" % (what, value), phase="validate")
         return value
     match = _DURATION_RE.match(str(value))
     if not match:

@@ -26,7 +26,7 @@ SLICE_RE = re.compile(r"^(?P<base>.+)\.(?P<number>[1-9][0-9]*)\.dar$")
 
 def check_definition_name(name):
     """Refuse names that could escape a directory or break the name fields."""
-    if not isinstance(name, str) or not DEFINITION_RE.match(name):
+    if not isinstance(name, str) or not DEFINITION_RE.fullmatch(name):
         raise DarBackupError(
             "definition name %r is not safe: use letters, digits and inner hyphens only "
             "(no '_', '/', '.', spaces or shell characters), e.g. 'home-docs'" % (name,),
@@ -47,7 +47,7 @@ class ArchiveName(object):
 
     @classmethod
     def parse(cls, basename):
-        match = ARCHIVE_RE.match(basename)
+        match = ARCHIVE_RE.fullmatch(basename)
         if not match:
             return None
         try:
@@ -137,7 +137,7 @@ def discover(directory, definition=None):
     except FileNotFoundError:
         return []
     for entry in entries:
-        match = SLICE_RE.match(entry.name)
+        match = SLICE_RE.fullmatch(entry.name)
         if not match:
             continue
         try:

@@ -35,6 +35,8 @@ def meaning(rc):
 
 def check_redundancy(value, what="redundancy"):
     try:
+        if isinstance(value, bool):
+            raise TypeError("a boolean is not a percent")
         number = int(value)
     except (TypeError, ValueError):
         raise DarBackupError("par2 %s %r is not a number: give a whole percent from 1 to 100, e.g. 5"
@@ -44,14 +46,20 @@ def check_redundancy(value, what="redundancy"):
     return number
 
 
-def par2_files_for(slice_name, directory):
-    """The index and volume files that belong to one slice's recovery set."""
-    pattern = re.compile(r"^" + re.escape(slice_name) + r"(?:\.vol[0-9]+\+[0-9]+)?\.par2$")
+_VOLUME = r"(?:\.vol[0-9]+\+[0-9]+)?\.par2"
+
+
+def _matching(directory, pattern):
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    return sorted(os.path.join(directory, n) for n in names if pattern.match(n))
+    return sorted(os.path.join(directory, n) for n in names if pattern.fullmatch(n))
+
+
+def par2_files_for(slice_name, directory):
+    """The index and volume files that belong to one slice's recovery set."""
+    return _matching(directory, re.compile(re.escape(slice_name) + _VOLUME))
 
 
 class Par2(object):
@@ -73,3 +81,8 @@ class Par2(object):
             raise result.error("par2 create for %s failed with rc %s: %s" % (name, result.rc, meaning(result.rc)),
                                "par2")
         return par2_files_for(name, directory)
+
+
+def par2_files_of_archive(directory, basename):
+    """Every PAR2 file of every slice of one archive in ``directory``."""
+    return _matching(directory, re.compile(re.escape(basename) + r"\.[1-9][0-9]*\.dar" + _VOLUME))

@@ -47,6 +47,9 @@ class RestoreTestSettings(object):
             raise DarBackupError("restore_test.max_size is smaller than restore_test.min_size", phase="validate")
         self.exclude = list(exclude or [])
         self.seed = seed
+        if work_dir is not None and not os.path.isdir(work_dir):
+            raise DarBackupError("restore_test.dir %s does not exist or is not a directory" % work_dir,
+                                 phase="validate")
         self.work_dir = work_dir
 
     def wanted(self, relpath, size):

@@ -40,6 +40,12 @@ def test_full_diff_incr_chain(source, backup_dir):
     incr_saved = [f["path"] for f in incr.result["restore_test"]["files"]]
     assert incr_saved == ["docs/new-in-incr.txt"]
 
+    # The chain is written into each archive's header, readable without our catalog or naming rules.
+    for run, reference in ((full, "none"), (diff, full.result["archive"]), (incr, diff.result["archive"])):
+        header = subprocess.run(["dar", "-l", run.result["archive_path"], "-N", "-Q", "-q"], check=True,
+                                stdout=subprocess.PIPE, universal_newlines=True).stdout
+        assert "dar.backup level=%s reference=%s" % (run.result["level"], reference) in header, header
+
     archives = [full, diff, incr]
     for run in archives:
         for path in run.result["slices"]:

@@ -63,6 +63,12 @@ def test_backup_dir_on_a_read_only_filesystem(source, workdir):
         subprocess.run(["umount", str(mount)], check=True)
 
 
+def test_backup_dir_is_the_root(source):
+    run = run_module("dar_backup", args_for(source, source))
+    assert_refused(run, "is the root being backed up")
+    assert not (source / ".dar-backup-work").exists()
+
+
 def test_diff_with_no_full(source, backup_dir):
     run = run_module("dar_backup", args_for(source, backup_dir, level="diff"))
     assert_refused(run, "needs a FULL archive", "level=full")
