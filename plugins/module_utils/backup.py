@@ -23,10 +23,9 @@ from . import naming
 from . import restore_test as restore_test_mod
 from .dar import Dar, parse_stats, slices_written
 from .errors import DarBackupError
-from .lock import DefinitionLock
+from .lock import definition_lock, work_root
 from .par2 import Par2, check_redundancy, par2_files_of_archive
 
-WORK_DIR = ".dar-backup-work"
 COMMENT_TAG = "dar.backup"
 LEVEL_CHOICES = ("auto", "full", "diff", "incr")
 
@@ -171,12 +170,12 @@ def archive_comment(level, reference):
     return "%s level=%s reference=%s" % (COMMENT_TAG, level, reference.basename if reference else "none")
 
 
-def recover_stale(work_root, backup_dir, definition, par2_dir=None):
+def recover_stale(staging_root, backup_dir, definition, par2_dir=None):
     """Remove what killed runs of this definition left behind (the caller holds its lock)."""
     recovered = []
     prefix = definition + "_"
-    for entry in sorted(os.listdir(work_root)):
-        staging = os.path.join(work_root, entry)
+    for entry in sorted(os.listdir(staging_root)):
+        staging = os.path.join(staging_root, entry)
         if not entry.startswith(prefix) or not os.path.isdir(staging) or os.path.islink(staging):
             continue
         name = naming.ArchiveName.parse(entry)
@@ -245,11 +244,11 @@ class BackupRun(object):
         finally:
             self.durations[phase] = round(time.monotonic() - started, 3)
 
-    def run(self, work_root):
+    def run(self, staging_root):
         request = self.request
         name = self.plan["name"]
         reference = self.plan["reference"]
-        staging = os.path.join(work_root, name.basename)
+        staging = os.path.join(staging_root, name.basename)
         os.mkdir(staging, 0o700)
         target = os.path.join(staging, name.basename)
         published = []
@@ -375,14 +374,10 @@ def run_backup(request, check_mode=False, now=None, tools=None):
         check_writable_dir(request.catalog_dir, "catalog_dir")
     if request.par2.enabled and request.par2.directory:
         check_writable_dir(request.par2.directory, "par2.dir")
-    work_root = os.path.join(request.backup_dir, WORK_DIR)
-    try:
-        os.makedirs(work_root, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise DarBackupError("cannot create %s: %s" % (work_root, exc.strerror), phase="validate")
-    lock = DefinitionLock(os.path.join(work_root, request.definition.name + ".lock"), request.definition.name)
+    lock = definition_lock(request.backup_dir, request.definition.name)
+    staging_root = work_root(request.backup_dir)
     with lock:
-        recovered = recover_stale(work_root, request.backup_dir, request.definition.name,
+        recovered = recover_stale(staging_root, request.backup_dir, request.definition.name,
                                   request.par2.directory)
         # Plan again under the lock: a run that just finished may have changed what is on disk.
         plan = make_plan(request, now or _now())
@@ -390,11 +385,11 @@ def run_backup(request, check_mode=False, now=None, tools=None):
             existing = plan["existing"]
             return {"changed": False, "up_to_date": True, "archive": existing.basename, "level": existing.level,
                     "archive_path": existing.path, "recovered": recovered}
-        while _name_taken(request, work_root, plan["name"].basename):
+        while _name_taken(request, staging_root, plan["name"].basename):
             time.sleep(1.05 - (time.time() % 1))
             plan = make_plan(request, _now())
         backup = BackupRun(request, plan, tools)
-        result = backup.run(work_root)
+        result = backup.run(staging_root)
     result.update({"changed": True, "recovered": recovered, "warnings": backup.warnings,
                    "durations": dict(backup.durations, total=round(time.monotonic() - started, 3))})
     result["msg"] = "made %s archive %s (%d slice(s), %d bytes)" % (
@@ -402,6 +397,6 @@ def run_backup(request, check_mode=False, now=None, tools=None):
     return result
 
 
-def _name_taken(request, work_root, basename):
+def _name_taken(request, staging_root, basename):
     return (os.path.exists(os.path.join(request.backup_dir, basename + ".1.dar"))
-            or os.path.exists(os.path.join(work_root, basename)))
+            or os.path.exists(os.path.join(staging_root, basename)))

@@ -100,21 +100,47 @@ class Dar(object):
                 fields[key.strip()] = value.strip()
         return fields
 
-    def list_saved_xml(self, archive_path, xml_path):
-        """Write the XML listing of the entries saved in this archive (not its references) to xml_path."""
+    def list_xml(self, archive_path, xml_path, paths=None, saved_only=False, phase="read"):
+        """Write the XML listing of the catalogue (optionally only ``paths``, only saved entries) to xml_path."""
         # -ay: sizes in bytes, not rounded down to dar's display unit.
-        result = self._run(["-l", archive_path] + BASE + ["-as", "-ay", "-Txml"], stdout_path=xml_path)
+        args = ["-l", archive_path] + BASE + ["-ay", "-Txml"]
+        if saved_only:
+            args.append("-as")
+        for path in paths or []:
+            args += ["-g", path]
+        result = self._run(args, stdout_path=xml_path)
         if result.rc != 0:
             raise result.error("dar -l of %s failed: rc %s, %s" % (archive_path, result.rc, meaning(result.rc)),
-                               "restore_test")
+                               phase)
         return result
 
-    def extract_one(self, archive_path, relpath, dest, restore_owner):
-        """Extract exactly one path (-g takes it literally: glob characters are plain here)."""
-        args = ["-x", archive_path] + BASE + ["-R", dest, "-g", relpath, "-wa", "--fsa-scope", "none"]
+    def list_saved_xml(self, archive_path, xml_path):
+        """The XML listing of the entries saved in this archive (not those it only references)."""
+        return self.list_xml(archive_path, xml_path, saved_only=True, phase="restore_test")
+
+    def extract(self, archive_path, dest, paths, restore_owner):
+        """dar -x of ``paths`` (all when empty) into dest, overwriting and applying deletions there."""
+        result = self._run(self._extract_args(archive_path, dest, paths, restore_owner))
+        if result.rc != 0:
+            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            raise result.error("dar -x of %s failed with rc %s: %s%s" % (
+                os.path.basename(archive_path), result.rc, meaning(result.rc),
+                " (%s)" % detail[-1].strip() if detail else ""), "extract")
+        return result
+
+    @staticmethod
+    def _extract_args(archive_path, dest, paths, restore_owner):
+        # -g takes paths literally (glob characters are plain there); -wa: dest is ours to overwrite.
+        args = ["-x", archive_path] + BASE + ["-R", dest, "-wa", "--fsa-scope", "none"]
+        for path in paths:
+            args += ["-g", path]
         if not restore_owner:
             args.append("-O")
-        return self._run(args)
+        return args
+
+    def extract_one(self, archive_path, relpath, dest, restore_owner):
+        """Extract exactly one path; the caller judges the result."""
+        return self._run(self._extract_args(archive_path, dest, [relpath], restore_owner))
 
     def _judge(self, result, phase, what):
         if result.rc == 0:
@@ -180,24 +206,51 @@ def parse_size(text):
         return None
 
 
-def iter_saved_files(xml_text):
-    """Yield (relative path, size in bytes or None) for each regular file whose data this archive holds."""
+class Entry(object):
+    """One entry of an archive's catalogue: its path, kind (File, Directory, Symlink, ...), size, and
+    ``data``: saved (its data is in this archive), referenced (unchanged since the reference archive),
+    or deleted (removed since the reference archive)."""
+
+    __slots__ = ("path", "kind", "data", "size")
+
+    def __init__(self, path, kind, data, size):
+        self.path = path
+        self.kind = kind
+        self.data = data
+        self.size = size
+
+    def __repr__(self):
+        return "Entry(%r, %s, %s)" % (self.path, self.kind, self.data)
+
+
+def iter_entries(xml_text):
+    """Yield an Entry for every file, directory, link or special file of a dar XML listing."""
     stack = []
-    pending = None  # a <File> whose <Attributes> tells whether its data was saved here
+    pending = None  # the entry whose <Attributes> comes next
     for match in _TAG_RE.finditer(xml_text):
         closing, tag, attr_text, selfclosing = match.groups()
-        attrs = dict((k, _unescape(v)) for k, v in _ATTR_RE.findall(attr_text))
-        if tag == "Directory":
-            if closing:
-                if stack:
-                    stack.pop()
-            elif not selfclosing:
-                stack.append(attrs.get("name", ""))
-        elif tag == "File" and not closing:
-            pending = ("/".join(stack + [attrs.get("name", "")]), parse_size(attrs.get("size")))
-        elif tag == "Attributes" and pending is not None:
-            if attrs.get("data") == "saved":
+        if tag == "Catalog":
+            continue
+        if tag == "Attributes":
+            if pending is not None:
+                attrs = dict((k, _unescape(v)) for k, v in _ATTR_RE.findall(attr_text))
+                pending.data = attrs.get("data", "")
                 yield pending
-            pending = None
-        elif tag == "File" and closing:
-            pending = None
+                pending = None
+            continue
+        if closing:
+            if tag == "Directory" and stack:
+                stack.pop()
+            continue
+        attrs = dict((k, _unescape(v)) for k, v in _ATTR_RE.findall(attr_text))
+        name = attrs.get("name", "")
+        pending = Entry("/".join(stack + [name]), tag, "", parse_size(attrs.get("size")))
+        if tag == "Directory" and not selfclosing:
+            stack.append(name)
+
+
+def iter_saved_files(xml_text):
+    """Yield (relative path, size in bytes or None) for each regular file whose data this archive holds."""
+    for entry in iter_entries(xml_text):
+        if entry.kind == "File" and entry.data == "saved":
+            yield entry.path, entry.size

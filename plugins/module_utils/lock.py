@@ -12,6 +12,24 @@ import os
 from .errors import DarBackupError
 
 
+# Inside the backup directory: staging areas of running backups and the per-definition locks.
+WORK_DIR = ".dar-backup-work"
+
+
+def work_root(backup_dir):
+    return os.path.join(backup_dir, WORK_DIR)
+
+
+def definition_lock(backup_dir, definition):
+    """The lock every writer of a definition's archives or catalog takes (creates the work dir)."""
+    root = work_root(backup_dir)
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise DarBackupError("cannot create %s: %s" % (root, exc.strerror), phase="validate")
+    return DefinitionLock(os.path.join(root, definition + ".lock"), definition)
+
+
 class DefinitionLock(object):
     def __init__(self, path, definition):
         self.path = path

@@ -178,3 +178,15 @@ def source(workdir):
 @pytest.fixture
 def backup_dir(workdir):
     return workdir / "backups"
+
+
+def make_archive(backup_dir, definition, level, moment, root, reference=None):
+    """An archive made with dar itself, named for ``moment`` (a datetime), as dar_backup would name it."""
+    basename = "%s_%s_%s" % (definition, level, moment.strftime("%Y-%m-%d_%H%M%S"))
+    argv = [_require("dar"), "-c", os.path.join(str(backup_dir), basename), "-N", "-Q", "-q", "-R", str(root),
+            "--user-comment", "dar.backup level=%s reference=%s" % (level, reference or "none")]
+    if reference:
+        argv += ["-A", os.path.join(str(backup_dir), reference)]
+    os.makedirs(str(backup_dir), exist_ok=True)
+    subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return basename

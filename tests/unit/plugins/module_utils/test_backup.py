@@ -16,7 +16,6 @@ from ansible_collections.dar.backup.plugins.module_utils import backup as backup
 from ansible_collections.dar.backup.plugins.module_utils import catalog as catalog_mod
 from ansible_collections.dar.backup.plugins.module_utils import command
 from ansible_collections.dar.backup.plugins.module_utils.backup import (
-    WORK_DIR,
     BackupRequest,
     Par2Settings,
     choose_level,
@@ -26,7 +25,7 @@ from ansible_collections.dar.backup.plugins.module_utils.backup import (
 )
 from ansible_collections.dar.backup.plugins.module_utils.definition import Definition
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
-from ansible_collections.dar.backup.plugins.module_utils.lock import DefinitionLock
+from ansible_collections.dar.backup.plugins.module_utils.lock import WORK_DIR, DefinitionLock
 from ansible_collections.dar.backup.plugins.module_utils.par2 import par2_files_for
 from ansible_collections.dar.backup.plugins.module_utils.restore_test import RestoreTestSettings
 

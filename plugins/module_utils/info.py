@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What exists, read-only: archives and chains per definition, catalog state, ages, sizes, PAR2 coverage."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import tempfile
+
+from . import catalog as catalog_mod
+from . import naming
+from .dar import iter_entries
+from .errors import DarBackupError
+from .history import Chains
+from .par2 import par2_files_for
+
+STATUS_BY_DATA = {"saved": "saved", "referenced": "unchanged", "deleted": "deleted"}
+
+
+def definitions_in(backup_dir):
+    return sorted(set(a.name.definition for a in naming.discover(backup_dir)))
+
+
+def _archive_info(archive, chains, par2_dir, now):
+    par2_dir = par2_dir or archive.directory
+    protected = [n for n, path in archive.slices if par2_files_for(os.path.basename(path), par2_dir)]
+    info = {
+        "archive": archive.basename, "level": archive.level, "time": archive.timestamp.isoformat(),
+        "age_seconds": int((now - archive.timestamp).total_seconds()), "slices": len(archive.slices),
+        "complete": archive.contiguous, "size_bytes": archive.size_bytes,
+        "par2": {"slices_protected": len(protected), "complete": len(protected) == len(archive.slices)},
+        "reference": None, "readable": True, "error": None,
+    }
+    try:
+        reference = chains.reference_of(archive)
+        info["reference"] = reference.basename if reference else None
+    except DarBackupError as exc:
+        info.update(readable=False, error=exc.msg)
+    return info
+
+
+def _chains(infos):
+    """One entry per FULL with the archives that depend on it, directly or through a DIFF."""
+    owner = {}
+    result = []
+    for info in infos:
+        if info["level"] == "FULL":
+            owner[info["archive"]] = {"full": info["archive"], "archives": [info["archive"]]}
+            result.append(owner[info["archive"]])
+        elif info["reference"] in owner:
+            chain = owner[info["reference"]]
+            chain["archives"].append(info["archive"])
+            owner[info["archive"]] = chain
+    return result
+
+
+def _catalog_state(name, backup_dir, catalog_dir, archives):
+    try:
+        catalog = catalog_mod.Catalog(catalog_mod.database_path(name, backup_dir, catalog_dir))
+    except DarBackupError as exc:
+        return {"db": None, "exists": False, "error": exc.msg}
+    state = {"db": catalog.db_path, "exists": catalog.exists(), "corrupt": None, "in_sync": False,
+             "missing": [], "extra": []}
+    if not state["exists"]:
+        state["missing"] = [a.basename for a in archives]
+        return state
+    state["corrupt"] = catalog.health()
+    if state["corrupt"]:
+        return state
+    action, added, removed = catalog_mod.plan_sync(catalog.list(), catalog_mod.desired_entries(archives))
+    state.update(in_sync=action == "ok", missing=[b for _d, b in added], extra=[b for _n, _d, b in removed],
+                 out_of_order=action == "rebuild")
+    return state
+
+
+def versions_of(dar, archives, path):
+    """For each archive, oldest first: what it holds of ``path`` (saved, unchanged, deleted or absent)."""
+    work = tempfile.mkdtemp(prefix="dar-backup-info-")
+    found = []
+    try:
+        listing = os.path.join(work, "listing.xml")
+        for archive in archives:
+            dar.list_xml(archive.path, listing, paths=[path])
+            with open(listing, "rb") as handle:
+                entries = dict((e.path, e) for e in iter_entries(handle.read().decode("utf-8", "surrogateescape")))
+            entry = entries.get(path)
+            found.append({"archive": archive.basename, "level": archive.level, "time": archive.timestamp.isoformat(),
+                          "status": STATUS_BY_DATA.get(entry.data, entry.data) if entry else "absent",
+                          "kind": entry.kind.lower() if entry else None,
+                          "size": entry.size if entry else None})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return found
+
+
+def describe(dar, backup_dir, names=None, catalog_dir=None, par2_dir=None, path=None, now=None):
+    now = now or datetime.datetime.now().replace(microsecond=0)
+    if not os.path.isdir(backup_dir):
+        raise DarBackupError("backup_dir %s does not exist" % backup_dir, phase="validate")
+    result = {}
+    for name in names or definitions_in(backup_dir):
+        archives = naming.discover(backup_dir, name)
+        chains = Chains(dar, archives)
+        infos = [_archive_info(a, chains, par2_dir, now) for a in archives]
+        newest = {}
+        for info in infos:
+            newest[info["level"]] = info
+        entry = {
+            "archives": infos,
+            "chains": _chains(infos),
+            "catalog": _catalog_state(name, backup_dir, catalog_dir, archives),
+            "size_bytes": sum(i["size_bytes"] for i in infos),
+            "newest": dict((level, {"archive": i["archive"], "time": i["time"], "age_seconds": i["age_seconds"]})
+                           for level, i in newest.items()),
+            "par2_complete": all(i["par2"]["complete"] for i in infos),
+        }
+        if path is not None:
+            entry["versions"] = versions_of(dar, [a for a, i in zip(archives, infos) if i["readable"]], path)
+        result[name] = entry
+    return result

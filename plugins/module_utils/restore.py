@@ -1,0 +1,307 @@
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Restore paths as they were at a point in time, into a destination that is never harmed.
+
+The archives are chosen by archive time (the newest archive made at or before ``when``, then the
+chain its header records), never by file mtimes and never with ``dar_manager -w``. The chain is
+extracted into a private staging directory inside ``dest``; only then is the result compared with
+what ``dest`` holds and moved in, so a refused or failed restore writes nothing, and restoring the
+same version twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+
+from . import naming
+from .dar import iter_entries
+from .errors import DarBackupError
+from .history import Chains, archive_at, parse_when
+
+# Never restore into these (or below them): a restore must not be able to replace system files.
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run",
+               "/sbin", "/sys", "/usr", "/var")
+ALLOWED_BELOW_SYSTEM = ("/var/tmp",)
+STAGING_PREFIX = ".dar-restore-"
+
+
+def check_dest(dest):
+    """The real (symlink-resolved) destination, or a refusal."""
+    if not dest or not os.path.isabs(dest):
+        raise DarBackupError("dest %r must be an absolute path" % (dest,), phase="validate")
+    real = os.path.realpath(dest)
+    for allowed in ALLOWED_BELOW_SYSTEM:
+        if real == allowed or real.startswith(allowed + "/"):
+            return real
+    if real == "/" or any(real == d or real.startswith(d + "/") for d in SYSTEM_DIRS):
+        shown = dest if real == dest else "%s (which resolves to %s)" % (dest, real)
+        raise DarBackupError("dest %s is a system directory; restore into a directory of its own, e.g. "
+                             "/var/tmp/restore or /srv/restore" % shown, phase="validate")
+    return real
+
+
+def check_paths(paths):
+    """Normalised relative paths; '' (everything) when none are given."""
+    cleaned = []
+    for path in paths or []:
+        if not isinstance(path, str) or not path.strip("/"):
+            raise DarBackupError("paths entries must be non-empty paths relative to the definition's root, not %r"
+                                 % (path,), phase="validate")
+        if path.startswith("/"):
+            raise DarBackupError("path %r is absolute: give it relative to the definition's root" % path,
+                                 phase="validate")
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise DarBackupError("path %r must not contain '..'" % path, phase="validate")
+        cleaned.append("/".join(parts))
+    return sorted(set(cleaned))
+
+
+class RestoreRequest(object):
+    def __init__(self, name, backup_dir, dest, paths=None, when=None, archive=None, overwrite=False, owner=False):
+        self.name = naming.check_definition_name(name)
+        self.backup_dir = os.path.abspath(backup_dir)
+        if not os.path.isdir(self.backup_dir):
+            raise DarBackupError("backup_dir %s does not exist" % self.backup_dir, phase="validate")
+        self.dest = dest
+        self.real_dest = check_dest(dest)
+        self.paths = check_paths(paths)
+        if when is not None and archive is not None:
+            raise DarBackupError("give when or archive, not both", phase="validate")
+        self.when = parse_when(when) if when is not None else None
+        self.archive = archive
+        self.overwrite = bool(overwrite)
+        self.owner = bool(owner)
+        if self.owner and os.geteuid() != 0:
+            raise DarBackupError("owner=true restores file ownership, which needs root; run with become or "
+                                 "leave owner=false", phase="validate")
+
+
+def _xml_entries(dar, archive, paths, workdir):
+    listing = os.path.join(workdir, "listing.xml")
+    dar.list_xml(archive.path, listing, paths=paths, phase="plan")
+    with open(listing, "rb") as handle:
+        text = handle.read().decode("utf-8", errors="surrogateescape")
+    os.unlink(listing)
+    return dict((e.path, e) for e in iter_entries(text))
+
+
+def locate(dar, chains, chain, older, paths, workdir):
+    """Per requested path: where its state at the chain's end comes from, or why it cannot be restored."""
+    listings = [(archive, _xml_entries(dar, archive, paths, workdir)) for archive in chain]
+    last_archive, last = listings[-1]
+    found = []
+    for path in paths:
+        entry = last.get(path)
+        if entry is None or entry.data == "deleted":
+            seen = None
+            for archive in reversed(older):
+                chains.header(archive)
+                earlier = _xml_entries(dar, archive, [path], workdir).get(path)
+                if earlier is not None and earlier.data != "deleted":
+                    seen = archive
+                    break
+            found.append({"path": path, "status": "deleted" if seen else "not_found",
+                          "last_seen_in": seen.basename if seen else None})
+            continue
+        if entry.kind == "Directory":
+            source = [a.basename for a in chain]
+        else:
+            source = None
+            for archive, entries in reversed(listings):
+                candidate = entries.get(path)
+                if candidate is not None and candidate.data == "saved":
+                    source = archive.basename
+                    break
+        found.append({"path": path, "status": "found", "kind": entry.kind.lower(), "source": source})
+    return found
+
+
+def _walk(top):
+    """(relative path, lstat) of everything below top, parents before children, never following links."""
+    for current, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(dirs) + sorted(files):
+            full = os.path.join(current, name)
+            yield os.path.relpath(full, top), os.lstat(full)
+
+
+def _same(src, src_st, dst, dst_st):
+    if stat.S_IFMT(src_st.st_mode) != stat.S_IFMT(dst_st.st_mode):
+        return False
+    if stat.S_ISDIR(src_st.st_mode):
+        return True
+    if stat.S_ISLNK(src_st.st_mode):
+        return os.readlink(src) == os.readlink(dst)
+    if stat.S_IMODE(src_st.st_mode) != stat.S_IMODE(dst_st.st_mode) or int(src_st.st_mtime) != int(dst_st.st_mtime):
+        return False
+    if stat.S_ISREG(src_st.st_mode):
+        if src_st.st_size != dst_st.st_size:
+            return False
+        with open(src, "rb") as a, open(dst, "rb") as b:
+            while True:
+                block_a, block_b = a.read(1 << 20), b.read(1 << 20)
+                if block_a != block_b:
+                    return False
+                if not block_a:
+                    return True
+    return True
+
+
+def compare_tree(staging, dest):
+    """[(rel, lstat, action)] with action create / same / replace, parents first."""
+    plan = []
+    replaced_dirs = []
+    for rel, st in _walk(staging):
+        target = os.path.join(dest, rel)
+        if any(rel.startswith(d + "/") for d in replaced_dirs):
+            plan.append((rel, st, "create"))
+            continue
+        try:
+            target_st = os.lstat(target)
+        except FileNotFoundError:
+            plan.append((rel, st, "create"))
+            continue
+        if _same(os.path.join(staging, rel), st, target, target_st):
+            plan.append((rel, st, "same"))
+        else:
+            plan.append((rel, st, "replace"))
+            if stat.S_ISDIR(st.st_mode):
+                # What stands in the way (a file, or a symlink that could lead out of dest) is replaced,
+                # never followed: everything below is new.
+                replaced_dirs.append(rel)
+    return plan
+
+
+def _remove(path):
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def apply_plan(plan, staging, dest):
+    dirs = []
+    for rel, st, action in plan:
+        source = os.path.join(staging, rel)
+        target = os.path.join(dest, rel)
+        if stat.S_ISDIR(st.st_mode):
+            if action == "replace":
+                _remove(target)
+            if action != "same":
+                os.mkdir(target, 0o700)
+                dirs.append((rel, st))
+            continue
+        if action == "same":
+            continue
+        if action == "replace" and stat.S_ISDIR(os.lstat(target).st_mode):
+            shutil.rmtree(target)
+        os.replace(source, target)
+    # Directory modes and times last: filling a directory changes its mtime.
+    for rel, st in reversed(dirs):
+        target = os.path.join(dest, rel)
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _select(request, chains, archives):
+    if request.archive is not None:
+        if request.archive not in chains.by_name:
+            raise DarBackupError("archive %s is not in %s (known: %s)" % (
+                request.archive, request.backup_dir, ", ".join(a.basename for a in archives[-5:]) or "none"),
+                phase="plan")
+        return chains.by_name[request.archive]
+    if request.when is None:
+        if not archives:
+            raise DarBackupError("there are no archives of %s in %s" % (request.name, request.backup_dir),
+                                 phase="plan")
+        return archives[-1]
+    return archive_at(archives, request.when)
+
+
+def _clear_stale_staging(dest):
+    for entry in os.listdir(dest):
+        if entry.startswith(STAGING_PREFIX):
+            path = os.path.join(dest, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def run_restore(request, dar, check_mode=False):
+    archives = naming.discover(request.backup_dir, request.name)
+    chains = Chains(dar, archives)
+    target = _select(request, chains, archives)
+    chain = chains.chain(target)
+    older = [a for a in archives if a.sort_key() < target.sort_key()]
+    result = {"archive": target.basename, "archives": [a.basename for a in chain],
+              "when": request.when.isoformat() if request.when else None}
+    scratch = tempfile.mkdtemp(prefix="dar-restore-plan-")
+    try:
+        located = locate(dar, chains, chain, older, request.paths, scratch) if request.paths else [
+            {"path": "", "status": "found", "kind": "directory", "source": result["archives"]}]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    missing = [p for p in located if p["status"] != "found"]
+    if missing:
+        moment = request.when.isoformat() if request.when else target.basename
+        details = []
+        for item in missing:
+            if item["status"] == "deleted":
+                details.append("%s was deleted before %s (last saved in %s)"
+                               % (item["path"], moment, item["last_seen_in"]))
+            else:
+                details.append("%s is in no archive of %s up to %s" % (item["path"], request.name, moment))
+        raise DarBackupError("; ".join(details) + "; nothing was restored", phase="plan")
+    result["restored"] = located
+    dest_exists = os.path.isdir(request.real_dest)
+    if check_mode and not dest_exists:
+        result.update(changed=True, written=None, msg="would restore into the new directory %s" % request.dest)
+        return result
+    if not check_mode:
+        os.makedirs(request.real_dest, mode=0o700, exist_ok=True)
+        staging_parent = request.real_dest
+    else:
+        staging_parent = None  # check mode extracts outside dest, to compare only
+    lock_fd = os.open(request.real_dest, os.O_RDONLY | os.O_DIRECTORY) if dest_exists or not check_mode else None
+    try:
+        if lock_fd is not None and not check_mode:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise DarBackupError("another restore into %s is in progress" % request.dest, phase="lock")
+            _clear_stale_staging(request.real_dest)
+        staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=staging_parent)
+        try:
+            for archive in chain:
+                dar.extract(archive.path, staging, request.paths, request.owner)
+            plan = compare_tree(staging, request.real_dest)
+            conflicts = [rel for rel, _st, action in plan if action == "replace"]
+            if conflicts and not request.overwrite:
+                shown = ", ".join(repr(c) for c in conflicts[:5]) + (" and %d more" % (len(conflicts) - 5)
+                                                                     if len(conflicts) > 5 else "")
+                raise DarBackupError("%d path(s) in %s differ from the restored version and overwrite is false: %s; "
+                                     "set overwrite=true to replace them, or restore into another dest"
+                                     % (len(conflicts), request.dest, shown), phase="compare")
+            written = [rel for rel, _st, action in plan if action != "same"]
+            if not check_mode:
+                apply_plan(plan, staging, request.real_dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as exc:
+        raise DarBackupError("restore into %s failed: %s: %s"
+                             % (request.dest, exc.strerror or exc, exc.filename or ""), phase="extract")
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+    result.update(changed=bool(written), written=len(written), unchanged=len(plan) - len(written),
+                  files=written[:1000])
+    verb = "would restore" if check_mode else "restored"
+    result["msg"] = "%s %d path(s) from %s into %s (%d already identical)" % (
+        verb, len(written), " + ".join(result["archives"]), request.dest, len(plan) - len(written))
+    return result
