@@ -11,7 +11,6 @@ a slice that looks like a good archive, and is never cataloged.
 from __future__ import annotations
 
 import datetime
-import errno
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ from . import naming
 from . import restore_test as restore_test_mod
 from .dar import Dar, parse_stats, slices_written
 from .errors import DarBackupError
+from .fsutil import move_into
 from .lock import definition_lock, work_root
 from .par2 import Par2, check_redundancy, par2_files_of_archive
 
@@ -194,27 +194,6 @@ def recover_stale(staging_root, backup_dir, definition, par2_dir=None):
     return recovered
 
 
-def _move(src, dst_dir):
-    """Move one file into dst_dir; across filesystems through a temporary name so no torn file appears."""
-    dst = os.path.join(dst_dir, os.path.basename(src))
-    try:
-        os.replace(src, dst)
-        return dst
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-    tmp = os.path.join(dst_dir, ".%s.partial" % os.path.basename(src))
-    try:
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    os.unlink(src)
-    return dst
-
-
 def _unpublish(paths):
     for path in paths:
         try:
@@ -300,10 +279,10 @@ class BackupRun(object):
             if par2_made and request.par2.directory:
                 os.makedirs(par2_dest, mode=0o750, exist_ok=True)
             for path in par2_made:
-                published.append(_move(path, par2_dest))
+                published.append(move_into(path, par2_dest))
             # Last slice first: slice 1 is what makes an archive visible, so it arrives last.
             for _number, path in reversed(slices):
-                published.append(_move(path, request.backup_dir))
+                published.append(move_into(path, request.backup_dir))
             self.durations["publish"] = round(time.monotonic() - started, 3)
         except BaseException as exc:
             _unpublish(published)

@@ -86,6 +86,51 @@ def _kill_group(proc):
             continue
 
 
+class _Running(object):
+    """One started child: its process, its captured output, and when it started."""
+
+    def __init__(self, argv, cwd=None, stdout_path=None):
+        if isinstance(argv, (str, bytes)):
+            raise TypeError("commands are argument lists, never shell strings")
+        self.argv = [os.fspath(a) for a in argv]
+        self.stdout_path = stdout_path
+        env = dict(os.environ)
+        env.update({"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"})
+        self.out = open(stdout_path, "w+b") if stdout_path else tempfile.TemporaryFile()
+        self.err = tempfile.TemporaryFile()
+        self.started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err, cwd=cwd, env=env,
+                start_new_session=True, close_fds=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        except OSError as exc:
+            self.close()
+            raise DarBackupError("cannot start %s: %s" % (self.argv[0], exc), rc=None, cmd=self.argv)
+
+    def kill(self):
+        _kill_group(self.proc)
+
+    def close(self):
+        self.out.close()
+        self.err.close()
+
+    def finish(self, tail_bytes, timed_out=False, timeout=None):
+        try:
+            stdout = "" if self.stdout_path else _tail(self.out, tail_bytes)
+            stderr = _tail(self.err, tail_bytes)
+        finally:
+            self.close()
+        if timed_out:
+            stderr += "\n[killed after the %s s timeout]" % timeout
+        return CommandResult(self.argv, self.proc.returncode, stdout, stderr, time.monotonic() - self.started,
+                             timed_out)
+
+
+def _no_limit(timeout):
+    return None if timeout is not None and timeout <= 0 else timeout
+
+
 def run(argv, timeout=DEFAULT_TIMEOUT, cwd=None, stdout_path=None, tail_bytes=TAIL_BYTES):
     """Run ``argv`` (a list, never a shell string) and return a CommandResult.
 
@@ -94,38 +139,49 @@ def run(argv, timeout=DEFAULT_TIMEOUT, cwd=None, stdout_path=None, tail_bytes=TA
     interrupted (SIGTERM turned into an exception, KeyboardInterrupt), the child is
     killed before the exception travels on, so no dar keeps writing behind our back.
     """
-    if isinstance(argv, (str, bytes)):
-        raise TypeError("commands are argument lists, never shell strings")
-    argv = [os.fspath(a) for a in argv]
-    env = dict(os.environ)
-    env.update({"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"})
-    if timeout is not None and timeout <= 0:
-        timeout = None
-    started = time.monotonic()
+    timeout = _no_limit(timeout)
+    child = _Running(argv, cwd=cwd, stdout_path=stdout_path)
     timed_out = False
-    out_handle = open(stdout_path, "w+b") if stdout_path else tempfile.TemporaryFile()
-    err_handle = tempfile.TemporaryFile()
     try:
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_handle, stderr=err_handle,
-                                    cwd=cwd, env=env, start_new_session=True, close_fds=True,
-                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-        except OSError as exc:
-            raise DarBackupError("cannot start %s: %s" % (argv[0], exc), rc=None, cmd=argv)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-        except BaseException:
-            _kill_group(proc)
-            raise
-        stdout = "" if stdout_path else _tail(out_handle, tail_bytes)
-        stderr = _tail(err_handle, tail_bytes)
-    finally:
-        out_handle.close()
-        err_handle.close()
-    rc = proc.returncode
-    if timed_out:
-        stderr += "\n[killed after the %s s timeout]" % timeout
-    return CommandResult(argv, rc, stdout, stderr, time.monotonic() - started, timed_out)
+        child.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        child.kill()
+    except BaseException:
+        child.kill()
+        child.close()
+        raise
+    return child.finish(tail_bytes, timed_out, timeout)
+
+
+def run_many(argvs, workers, timeout=DEFAULT_TIMEOUT, tail_bytes=TAIL_BYTES, poll=0.05):
+    """Run independent commands, at most ``workers`` at a time, all started from this thread.
+
+    Returns the CommandResults in the order of ``argvs``. Same guarantees as run(): argument
+    lists only, per-command timeout, and every child killed if this process is interrupted.
+    """
+    timeout = _no_limit(timeout)
+    results = [None] * len(argvs)
+    pending = list(enumerate(argvs))
+    running = {}
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, workers):
+                index, argv = pending.pop(0)
+                running[index] = _Running(argv)
+            for index, child in list(running.items()):
+                if child.proc.poll() is not None:
+                    results[index] = child.finish(tail_bytes)
+                    del running[index]
+                elif timeout is not None and time.monotonic() - child.started > timeout:
+                    child.kill()
+                    results[index] = child.finish(tail_bytes, True, timeout)
+                    del running[index]
+            if running:
+                time.sleep(poll)
+    except BaseException:
+        for child in running.values():
+            child.kill()
+            child.close()
+        raise
+    return results

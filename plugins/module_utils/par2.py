@@ -33,6 +33,12 @@ def meaning(rc):
     return PAR2_EXIT_MEANING.get(rc, "unknown exit code")
 
 
+# What par2 verify's result code says about one slice.
+OK = "ok"
+REPAIRABLE = "damaged_repairable"
+UNREPAIRABLE = "unrepairable"
+
+
 def check_redundancy(value, what="redundancy"):
     try:
         if isinstance(value, bool):
@@ -81,6 +87,41 @@ class Par2(object):
             raise result.error("par2 create for %s failed with rc %s: %s" % (name, result.rc, meaning(result.rc)),
                                "par2")
         return par2_files_for(name, directory)
+
+    def check_args(self, action, slice_path, par2_files):
+        """par2 verify/repair of one slice with the PAR2 files found for it (index first, else a volume)."""
+        index = sorted(par2_files, key=lambda p: (not p.endswith(".dar.par2"), p))[0]
+        # -B: names in the set are relative to the slice's directory, wherever the PAR2 files are.
+        return [self.binary, action, "-q", "-q", "-B", os.path.dirname(slice_path), "--", index]
+
+    @staticmethod
+    def verdict(slice_path, result):
+        """ok, damaged_repairable or unrepairable from par2 verify's result code; other codes raise."""
+        if result.rc == 0:
+            return OK
+        if result.rc == 1:
+            return REPAIRABLE
+        if result.rc in (2, 4):
+            return UNREPAIRABLE
+        raise result.error("par2 verify of %s failed with rc %s: %s"
+                           % (os.path.basename(slice_path), result.rc, meaning(result.rc)), "verify")
+
+    def verify(self, slice_path, par2_files):
+        result = command.run(self.check_args("verify", slice_path, par2_files), timeout=self.timeout)
+        return self.verdict(slice_path, result), result
+
+    def repair(self, slice_path, par2_files):
+        """Repair one slice in place; par2 keeps the damaged original as <slice>.1, which is removed on success."""
+        directory, name = os.path.split(slice_path)
+        before = set(os.listdir(directory))
+        result = command.run(self.check_args("repair", slice_path, par2_files), timeout=self.timeout)
+        left = [n for n in set(os.listdir(directory)) - before if re.fullmatch(re.escape(name) + r"\.[0-9]+", n)]
+        if result.rc != 0:
+            raise result.error("par2 repair of %s failed with rc %s: %s" % (name, result.rc, meaning(result.rc)),
+                               "repair")
+        for leftover in left:
+            os.unlink(os.path.join(directory, leftover))
+        return result
 
 
 def par2_files_of_archive(directory, basename):

@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.dar.backup.plugins.module_utils import backup as backup_mod
 from ansible_collections.dar.backup.plugins.module_utils import catalog as catalog_mod
 from ansible_collections.dar.backup.plugins.module_utils import command
+from ansible_collections.dar.backup.plugins.module_utils import fsutil
 from ansible_collections.dar.backup.plugins.module_utils.backup import (
     BackupRequest,
     Par2Settings,
@@ -408,12 +409,12 @@ def test_check_mode_unwritable_backup_dir(make_request, tmp_path, tools, monkeyp
 
 def test_run_backup_success(make_request, backup_dir, tools, monkeypatch):
     moved = []
-    real_move = backup_mod._move
+    real_move = backup_mod.move_into
 
     def recording_move(path, dst_dir):
         moved.append(os.path.basename(path))
         return real_move(path, dst_dir)
-    monkeypatch.setattr(backup_mod, "_move", recording_move)
+    monkeypatch.setattr(backup_mod, "move_into", recording_move)
     fakes = tools(slices=3)
     result = run_backup(make_request(), now=NOW, tools=fakes)
 
@@ -584,13 +585,13 @@ def test_run_backup_interrupted(make_request, backup_dir, tools):
 
 
 def _failing_slice1_move(monkeypatch):
-    real_move = backup_mod._move
+    real_move = backup_mod.move_into
 
     def failing_move(path, dst_dir):
         if path.endswith(".1.dar"):
             raise OSError(28, "No space left on device")
         return real_move(path, dst_dir)
-    monkeypatch.setattr(backup_mod, "_move", failing_move)
+    monkeypatch.setattr(backup_mod, "move_into", failing_move)
 
 
 def test_run_backup_publish_failure_unpublishes(make_request, backup_dir, tools, monkeypatch):
@@ -685,7 +686,7 @@ def test_run_backup_missing_restore_test_dir_is_a_reported_failure(make_request,
     assert missing in info.value.msg
 
 
-# --- _move ---------------------------------------------------------------------------------------------------
+# --- fsutil.move_into ---------------------------------------------------------------------------------------------------
 
 def _cross_device(monkeypatch, src):
     real_replace = os.replace
@@ -694,14 +695,14 @@ def _cross_device(monkeypatch, src):
         if a == src:
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         return real_replace(a, b)
-    monkeypatch.setattr(backup_mod.os, "replace", replace)
+    monkeypatch.setattr(fsutil.os, "replace", replace)
 
 
 def test_move_same_filesystem(tmp_path, helpers):
     src = helpers.touch(str(tmp_path / "a" / "x.1.dar"), b"data")
     dst = str(tmp_path / "b")
     os.mkdir(dst)
-    assert backup_mod._move(src, dst) == os.path.join(dst, "x.1.dar")
+    assert fsutil.move_into(src, dst) == os.path.join(dst, "x.1.dar")
     assert not os.path.exists(src)
     assert os.listdir(dst) == ["x.1.dar"]
 
@@ -711,7 +712,7 @@ def test_move_across_filesystems(tmp_path, helpers, monkeypatch):
     dst = str(tmp_path / "b")
     os.mkdir(dst)
     _cross_device(monkeypatch, src)
-    moved = backup_mod._move(src, dst)
+    moved = fsutil.move_into(src, dst)
     assert moved == os.path.join(dst, "x.1.dar")
     assert not os.path.exists(src)
     assert os.listdir(dst) == ["x.1.dar"]
@@ -731,8 +732,8 @@ def test_move_across_filesystems_failure_leaves_no_partial_file(tmp_path, helper
         with open(b, "wb") as handle:
             handle.write(b"da")
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(backup_mod.shutil, "copy2", copy2)
+    monkeypatch.setattr(fsutil.shutil, "copy2", copy2)
     with pytest.raises((OSError, DarBackupError)):
-        backup_mod._move(src, dst)
+        fsutil.move_into(src, dst)
     assert os.path.exists(src)
     assert os.listdir(dst) == []

@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dar.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: par2_verify
+short_description: Prove archives against their PAR2 sets, and repair or protect them
+version_added: 0.1.0
+description:
+  - Verifies every slice of the selected archives (one O(archive), the archives of O(name), or every archive in
+    O(backup_dir)) against its PAR2 set, beside the slices or in O(par2_dir). Slices are verified in parallel, at
+    most O(workers) at a time.
+  - Each archive gets a status; V(ok), V(damaged_repairable) (par2 result 1), V(repaired), V(unrepairable)
+    (par2 result 2, a slice missing with no PAR2 set to rebuild it, or an archive that still fails C(dar -t) after
+    repair), or V(no_par2). Each slice is reported too.
+  - With O(repair=true) damaged slices are repaired in place (par2 keeps the damaged original as C(<slice>.1),
+    which is removed once par2 has proven the repaired slice) and the archive is tested again with C(dar -t).
+  - With O(create_missing=true) slices without a PAR2 set get one at the configured redundancy, after the archive
+    passed C(dar -t) (redundancy made from damaged data would only preserve the damage).
+  - The task fails when an archive is unrepairable and, with O(fail_on_unprotected=true), when one has no PAR2.
+options:
+  backup_dir:
+    description: Directory holding the archives.
+    type: path
+    required: true
+  name:
+    description: Only the archives of this definition; every definition when unset.
+    type: str
+  archive:
+    description: Only this archive (a basename such as V(docs_FULL_2026-01-02_100301)).
+    type: str
+  par2_dir:
+    description:
+      - Directory of the PAR2 files when they are not beside the slices, as made with the
+        O(dar.backup.dar_backup#module:par2.dir) option of P(dar.backup.dar_backup#module).
+    type: path
+  repair:
+    description: Repair damaged slices that the PAR2 set can repair, then test the archive with C(dar -t).
+    type: bool
+    default: false
+  create_missing:
+    description: Make PAR2 sets for slices that have none.
+    type: bool
+    default: false
+  redundancy:
+    description: Redundancy in percent for O(create_missing).
+    type: int
+    default: 5
+  block_count:
+    description: PAR2 block count for O(create_missing); par2's default when unset.
+    type: int
+  fail_on_unprotected:
+    description: Fail the task when an archive has slices without PAR2 (after O(create_missing)).
+    type: bool
+    default: false
+  workers:
+    description: How many par2 processes verify at once; the number of CPUs (at most 4) when unset.
+    type: int
+  timeout:
+    description: Seconds each par2 or dar command may run before it is killed; V(0) for no limit.
+    type: int
+    default: 86400
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Verifies (which only reads) and reports what it would repair or create, and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - par2 (par2cmdline) and dar on the target
+seealso:
+  - module: dar.backup.dar_backup
+  - module: dar.backup.dar_info
+author:
+  - dar.backup contributors (@dar-backup)
+"""
+
+EXAMPLES = r"""
+- name: Scrub every archive; fail if anything is beyond repair
+  dar.backup.par2_verify:
+    backup_dir: /srv/backup
+
+- name: Repair what bitrot damaged in the docs archives
+  dar.backup.par2_verify:
+    backup_dir: /srv/backup
+    name: docs
+    repair: true
+
+- name: Archives copied to a USB drive, PAR2 kept apart, protect any that have none
+  dar.backup.par2_verify:
+    backup_dir: /mnt/usb/backup
+    par2_dir: /mnt/usb/par2
+    create_missing: true
+    redundancy: 10
+"""
+
+RETURN = r"""
+archives:
+  description:
+    - One entry per archive with C(archive), C(definition), C(level), C(status), C(detail), C(par2_created) (files
+      made by O(create_missing)), and C(slices), each with C(slice), C(present), C(status), C(rc) (par2's result)
+      and C(par2_files).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - archive: docs_FULL_2026-01-02_100301
+      definition: docs
+      level: FULL
+      status: repaired
+      detail: repaired 1 slice(s); dar -t passes
+      par2_created: []
+      slices:
+        - {slice: docs_FULL_2026-01-02_100301.1.dar, present: true, status: repaired, rc: 1,
+           par2_files: [/srv/backup/docs_FULL_2026-01-02_100301.1.dar.par2]}
+summary:
+  description: Number of archives per status.
+  returned: always
+  type: dict
+  sample: {ok: 12, repaired: 1}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dar.backup.plugins.module_utils.backup import Par2Settings, raise_on_sigterm
+from ansible_collections.dar.backup.plugins.module_utils.dar import Dar
+from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
+from ansible_collections.dar.backup.plugins.module_utils.par2 import Par2
+from ansible_collections.dar.backup.plugins.module_utils.scrub import ScrubRequest, failures, scrub
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            backup_dir=dict(type="path", required=True),
+            name=dict(type="str"),
+            archive=dict(type="str"),
+            par2_dir=dict(type="path"),
+            repair=dict(type="bool", default=False),
+            create_missing=dict(type="bool", default=False),
+            redundancy=dict(type="int", default=5),
+            block_count=dict(type="int"),
+            fail_on_unprotected=dict(type="bool", default=False),
+            workers=dict(type="int"),
+            timeout=dict(type="int", default=86400),
+        ),
+        supports_check_mode=True,
+    )
+    raise_on_sigterm()
+    params = module.params
+    try:
+        request = ScrubRequest(
+            params["backup_dir"], names=[params["name"]] if params["name"] else None, archive=params["archive"],
+            par2_dir=params["par2_dir"], repair=params["repair"], create_missing=params["create_missing"],
+            par2=Par2Settings(redundancy=params["redundancy"], block_count=params["block_count"]),
+            workers=params["workers"], fail_on_unprotected=params["fail_on_unprotected"])
+        tools = {"par2": Par2(timeout=params["timeout"]), "dar": Dar(timeout=params["timeout"])}
+        result = scrub(request, tools, check_mode=module.check_mode)
+    except DarBackupError as exc:
+        failure = exc.as_dict()
+        if exc.phase:
+            failure["msg"] = "%s: %s" % (exc.phase, exc.msg)
+        module.fail_json(**failure)
+    bad = failures(result, params["fail_on_unprotected"])
+    if bad:
+        module.fail_json(msg="%d archive(s) failed the PAR2 check: %s" % (len(bad), "; ".join(
+            "%s is %s%s" % (a["archive"], a["status"], " (%s)" % a["detail"] if a["detail"] else "") for a in bad)),
+            **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
