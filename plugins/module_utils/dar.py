@@ -80,8 +80,11 @@ class Dar(object):
         warning = self._judge(result, "create", "dar -c (create)")
         return result, warning
 
+    def test_args(self, archive_path):
+        return [self.binary, "-t", archive_path] + BASE
+
     def test(self, archive_path):
-        result = self._run(["-t", archive_path] + BASE)
+        result = command.run(self.test_args(archive_path), timeout=self.timeout)
         if result.rc != 0:
             raise result.error("dar -t found %s unusable: rc %s, %s" % (archive_path, result.rc, meaning(result.rc)),
                                "verify")

@@ -20,7 +20,7 @@ MISSING = "missing"
 
 class ScrubRequest(object):
     def __init__(self, backup_dir, names=None, archive=None, par2_dir=None, repair=False, create_missing=False,
-                 par2=None, workers=None, fail_on_unprotected=False):
+                 par2=None, workers=None, fail_on_unprotected=False, test=False):
         self.backup_dir = os.path.abspath(backup_dir)
         if not os.path.isdir(self.backup_dir):
             raise DarBackupError("backup_dir %s does not exist" % self.backup_dir, phase="validate")
@@ -37,6 +37,7 @@ class ScrubRequest(object):
         if self.workers < 1:
             raise DarBackupError("workers must be at least 1", phase="validate")
         self.fail_on_unprotected = fail_on_unprotected
+        self.test = test
 
 
 def select_archives(request):
@@ -108,10 +109,25 @@ def scrub(request, tools, check_mode=False):
                 entry.update(_protect(archive, slices, request, par2, dar))
                 changed = changed or bool(entry["par2_created"])
         out.append(entry)
+    if request.test:
+        _test_all(archives, out, dar, request.workers)
     summary = {}
     for entry in out:
         summary[entry["status"]] = summary.get(entry["status"], 0) + 1
     return {"changed": changed, "archives": out, "summary": summary}
+
+
+def _test_all(archives, entries, dar, workers):
+    """dar -t of every archive PAR2 did not find damaged (repaired ones were tested already)."""
+    todo = [(archive, entry) for archive, entry in zip(archives, entries) if entry["status"] in (OK, NO_PAR2)]
+    results = command.run_many([dar.test_args(a.path) for a, _entry in todo], workers, timeout=dar.timeout)
+    for (archive, entry), result in zip(todo, results):
+        entry["dar_test"] = result.rc == 0
+        if result.rc != 0:
+            entry["status"] = UNREPAIRABLE
+            entry["detail"] = "dar -t fails (rc %s) although %s" % (
+                result.rc, "its PAR2 set matches: it was damaged before PAR2 was made" if entry["slices"]
+                and all(s["status"] == OK for s in entry["slices"]) else "it has no PAR2 set to repair it")
 
 
 def _repair(archive, slices, par2, dar):

@@ -54,6 +54,12 @@ options:
   block_count:
     description: PAR2 block count for O(create_missing); par2's default when unset.
     type: int
+  test:
+    description:
+      - Also test every archive that PAR2 did not find damaged with C(dar -t) (in parallel). An archive that fails
+        becomes V(unrepairable). Repaired archives are always tested.
+    type: bool
+    default: false
   fail_on_unprotected:
     description: Fail the task when an archive has slices without PAR2 (after O(create_missing)).
     type: bool
@@ -107,7 +113,7 @@ RETURN = r"""
 archives:
   description:
     - One entry per archive with C(archive), C(definition), C(level), C(status), C(detail), C(par2_created) (files
-      made by O(create_missing)), and C(slices), each with C(slice), C(present), C(status), C(rc) (par2's result)
+      made by O(create_missing)), C(dar_test) (with O(test=true): whether C(dar -t) passed), and C(slices), each with C(slice), C(present), C(status), C(rc) (par2's result)
       and C(par2_files).
   returned: always
   type: list
@@ -150,6 +156,7 @@ def main():
             redundancy=dict(type="int", default=5),
             block_count=dict(type="int"),
             fail_on_unprotected=dict(type="bool", default=False),
+            test=dict(type="bool", default=False),
             workers=dict(type="int"),
             timeout=dict(type="int", default=86400),
         ),
@@ -162,7 +169,7 @@ def main():
             params["backup_dir"], names=[params["name"]] if params["name"] else None, archive=params["archive"],
             par2_dir=params["par2_dir"], repair=params["repair"], create_missing=params["create_missing"],
             par2=Par2Settings(redundancy=params["redundancy"], block_count=params["block_count"]),
-            workers=params["workers"], fail_on_unprotected=params["fail_on_unprotected"])
+            workers=params["workers"], fail_on_unprotected=params["fail_on_unprotected"], test=params["test"])
         tools = {"par2": Par2(timeout=params["timeout"]), "dar": Dar(timeout=params["timeout"])}
         result = scrub(request, tools, check_mode=module.check_mode)
     except DarBackupError as exc:

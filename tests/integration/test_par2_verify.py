@@ -204,3 +204,17 @@ def test_bad_input(backup_dir):
     assert run.failed and "is not in" in run.result["msg"], run
     run = run_module("par2_verify", {"backup_dir": str(backup_dir / "nope")})
     assert run.failed and "does not exist" in run.result["msg"], run
+
+
+def test_dar_test_of_every_archive(photos, backup_dir):
+    """PAR2 made after the damage cannot see it; dar -t can."""
+    good = make_backup(photos, backup_dir, 5, name="good")
+    bad = make_backup(photos, backup_dir, 5, name="bad", enabled=False)
+    damage(bad.result["slices"][0], 5, True, 4096)
+    made = run_module("par2_verify", {"backup_dir": str(backup_dir), "name": "bad", "create_missing": True})
+    assert made.failed, made  # create_missing refuses to protect the damage
+    scan = run_module("par2_verify", {"backup_dir": str(backup_dir), "test": True})
+    by_name = dict((a["definition"], a) for a in scan.result["archives"])
+    assert scan.failed and by_name["bad"]["status"] == "unrepairable" and by_name["bad"]["dar_test"] is False, scan
+    assert by_name["good"]["status"] == "ok" and by_name["good"]["dar_test"] is True
+    assert dar_test(good.result["archive_path"]) == 0
