@@ -18,10 +18,11 @@ import shutil
 import stat
 import tempfile
 
+from . import catalog as catalog_mod
 from . import naming
 from .dar import iter_entries
 from .errors import DarBackupError
-from .history import Chains, archive_at, parse_when
+from .history import Chains, archive_at, parse_when, recorded_reference
 
 # Never restore into these (or below them): a restore must not be able to replace system files.
 SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run",
@@ -63,7 +64,8 @@ def check_paths(paths):
 
 
 class RestoreRequest(object):
-    def __init__(self, name, backup_dir, dest, paths=None, when=None, archive=None, overwrite=False, owner=False):
+    def __init__(self, name, backup_dir, dest, paths=None, when=None, archive=None, overwrite=False, owner=False,
+                 catalog_dir=None):
         self.name = naming.check_definition_name(name)
         self.backup_dir = os.path.abspath(backup_dir)
         if not os.path.isdir(self.backup_dir):
@@ -77,6 +79,7 @@ class RestoreRequest(object):
         self.archive = archive
         self.overwrite = bool(overwrite)
         self.owner = bool(owner)
+        self.catalog_dir = catalog_dir
         if self.owner and os.geteuid() != 0:
             raise DarBackupError("owner=true restores file ownership, which needs root; run with become or "
                                  "leave owner=false", phase="validate")
@@ -175,6 +178,29 @@ def compare_tree(staging, dest):
                 # What stands in the way (a file, or a symlink that could lead out of dest) is replaced,
                 # never followed: everything below is new.
                 replaced_dirs.append(rel)
+    return _keep_hard_links(plan, dest)
+
+
+def _keep_hard_links(plan, dest):
+    """Files hard-linked in the archive stay linked: when one of them is written, or their copies in dest are
+    separate files, every member is moved in from staging ("relink": identical content, no overwrite needed)."""
+    groups = {}
+    for index, (_rel, st, _action) in enumerate(plan):
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            groups.setdefault((st.st_dev, st.st_ino), []).append(index)
+    plan = list(plan)
+    for members in groups.values():
+        actions = [plan[i][2] for i in members]
+        if all(a == "same" for a in actions):
+            inodes = set()
+            for i in members:
+                target_st = os.lstat(os.path.join(dest, plan[i][0]))
+                inodes.add((target_st.st_dev, target_st.st_ino))
+            if len(inodes) == 1:
+                continue
+        for i in members:
+            if plan[i][2] == "same":
+                plan[i] = (plan[i][0], plan[i][1], "relink")
     return plan
 
 
@@ -196,18 +222,22 @@ def apply_plan(plan, staging, dest):
                 _remove(target)
             if action != "same":
                 os.mkdir(target, 0o700)
-                dirs.append((rel, st))
+            dirs.append((rel, st, action))
             continue
         if action == "same":
             continue
         if action == "replace" and stat.S_ISDIR(os.lstat(target).st_mode):
             shutil.rmtree(target)
         os.replace(source, target)
-    # Directory modes and times last: filling a directory changes its mtime.
-    for rel, st in reversed(dirs):
+    # Directory modes and times last, deepest first: writing into a directory changes its mtime, so an
+    # existing directory something was written into gets its saved mtime back too.
+    touched = set(os.path.dirname(rel) for rel, _st, action in plan if action != "same")
+    for rel, st, action in reversed(dirs):
         target = os.path.join(dest, rel)
-        os.chmod(target, stat.S_IMODE(st.st_mode))
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if action != "same":
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+        if action != "same" or rel in touched:
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _select(request, chains, archives):
@@ -225,6 +255,47 @@ def _select(request, chains, archives):
     return archive_at(archives, request.when)
 
 
+def _known_elsewhere(request, chains, archives, target):
+    """Archive names the catalog or the headers of later archives know of: evidence of what once existed."""
+    names = {}
+    db = catalog_mod.database_path(request.name, request.backup_dir, request.catalog_dir)
+    if os.path.isfile(db):
+        try:
+            catalog = catalog_mod.Catalog(db)
+            if not catalog.health():
+                for _number, _directory, base in catalog.list():
+                    names.setdefault(base, "listed in catalog %s" % db)
+        except DarBackupError:
+            pass  # a catalog we cannot read proves nothing either way
+    for archive in archives:
+        if archive.sort_key() <= target.sort_key():
+            continue
+        try:
+            recorded = recorded_reference(chains.header(archive))
+        except DarBackupError:
+            continue  # not needed for this restore; its own damage is reported when it is
+        if recorded and recorded[1]:
+            names.setdefault(recorded[1], "made against by %s" % archive.basename)
+    return names
+
+
+def check_nothing_newer_missing(request, chains, archives, target):
+    """Refuse to pass off an older state as the one asked for when a newer archive has gone missing."""
+    on_disk = set(a.basename for a in archives)
+    missing = []
+    for base, evidence in sorted(_known_elsewhere(request, chains, archives, target).items()):
+        name = naming.ArchiveName.parse(base)
+        if base in on_disk or name is None or name.definition != request.name:
+            continue
+        if name.sort_key() > target.name.sort_key() and (request.when is None or name.timestamp <= request.when):
+            missing.append("%s (%s)" % (base, evidence))
+    if missing:
+        raise DarBackupError(
+            "archive(s) %s are missing from %s; the newest archive there, %s, holds an older state than the one "
+            "asked for. Put them back, or choose an earlier when" % (
+                ", ".join(missing), request.backup_dir, target.basename), phase="plan")
+
+
 def _clear_stale_staging(dest):
     for entry in os.listdir(dest):
         if entry.startswith(STAGING_PREFIX):
@@ -238,6 +309,8 @@ def run_restore(request, dar, check_mode=False):
     chains = Chains(dar, archives)
     target = _select(request, chains, archives)
     chain = chains.chain(target)
+    if request.archive is None:
+        check_nothing_newer_missing(request, chains, archives, target)
     older = [a for a in archives if a.sort_key() < target.sort_key()]
     result = {"archive": target.basename, "archives": [a.basename for a in chain],
               "when": request.when.isoformat() if request.when else None}

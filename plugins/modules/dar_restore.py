@@ -19,7 +19,9 @@ description:
     (its FULL, then DIFF and INCR) is read from the archive headers, so only the archive directory is needed;
     the catalog database is not.
   - A path that did not exist at that time (deleted before it, or never saved) fails the task, naming the archive
-    that last held it; nothing is restored from an older archive behind your back.
+    that last held it; nothing is restored from an older archive behind your back. Likewise, when the catalog or a
+    later archive's header shows that an archive made at or before O(when) is missing, the task fails rather than
+    restore the older state.
   - Before extracting, every slice of every archive in the chain is checked to be present, and the last slice to
     really be the last.
   - The chain is extracted into a private staging directory inside O(dest); only then is the result compared with
@@ -63,6 +65,12 @@ options:
     description: Replace existing files in O(dest) that differ from the restored version.
     type: bool
     default: false
+  catalog_dir:
+    description:
+      - Directory of the definition's catalog database; O(backup_dir) when unset. The restore does not need the
+        catalog, but when it lists an archive newer than the chosen one (at or before O(when)) that is missing from
+        O(backup_dir), the restore fails instead of returning an older state.
+    type: path
   owner:
     description: Restore file ownership as saved (needs root). When false, restored files belong to the user running the task.
     type: bool
@@ -182,6 +190,7 @@ def main():
             archive=dict(type="str"),
             overwrite=dict(type="bool", default=False),
             owner=dict(type="bool", default=False),
+            catalog_dir=dict(type="path"),
             timeout=dict(type="int", default=86400),
         ),
         mutually_exclusive=[("when", "archive")],
@@ -192,7 +201,7 @@ def main():
     try:
         request = RestoreRequest(params["name"], params["backup_dir"], params["dest"], paths=params["paths"],
                                  when=params["when"], archive=params["archive"], overwrite=params["overwrite"],
-                                 owner=params["owner"])
+                                 owner=params["owner"], catalog_dir=params["catalog_dir"])
         result = run_restore(request, Dar(timeout=params["timeout"]), check_mode=module.check_mode)
     except DarBackupError as exc:
         failure = exc.as_dict()
