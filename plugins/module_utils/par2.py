@@ -53,6 +53,8 @@ def check_redundancy(value, what="redundancy"):
 
 
 _VOLUME = r"(?:\.vol[0-9]+\+[0-9]+)?\.par2"
+# Any PAR2 file of any slice: <archive basename>.<N>.dar[.volXX+YY].par2
+PAR2_FILE_RE = re.compile(r"(?P<base>.+)\.(?P<number>[1-9][0-9]*)\.dar" + _VOLUME)
 
 
 def _matching(directory, pattern):
