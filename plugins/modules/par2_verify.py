@@ -113,8 +113,8 @@ RETURN = r"""
 archives:
   description:
     - One entry per archive with C(archive), C(definition), C(level), C(status), C(detail), C(par2_created) (files
-      made by O(create_missing)), C(dar_test) (with O(test=true): whether C(dar -t) passed), and C(slices), each with C(slice), C(present), C(status), C(rc) (par2's result)
-      and C(par2_files).
+      made by O(create_missing)), C(dar_test) (whether C(dar -t) passed, with O(test=true)), and C(slices), each
+      with C(slice), C(present), C(status), C(rc) (par2's result) and C(par2_files).
   returned: always
   type: list
   elements: dict
