@@ -342,16 +342,9 @@ warnings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dar.backup.plugins.module_utils.backup import (
-    BackupRequest,
-    Par2Settings,
-    raise_on_sigterm,
-    run_backup,
-)
-from ansible_collections.dar.backup.plugins.module_utils.definition import Definition
+from ansible_collections.dar.backup.plugins.module_utils.backup import raise_on_sigterm, run_backup
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
-from ansible_collections.dar.backup.plugins.module_utils.intervals import parse_duration
-from ansible_collections.dar.backup.plugins.module_utils.restore_test import RestoreTestSettings
+from ansible_collections.dar.backup.plugins.module_utils.settings import request_from_options
 
 
 def argument_spec():
@@ -396,26 +389,7 @@ def argument_spec():
 
 def build_request(params):
     """Module parameters -> engine request; every check the engine makes happens here, before any write."""
-    definition = Definition(
-        params["name"], root=params["root"], include=params["include"], exclude=params["exclude"],
-        compression=params["compression"], slice_size=params["slice_size"],
-        definition_file=params["definition_file"])
-    rt = params["restore_test"]
-    restore_test = None
-    if rt["enabled"]:
-        restore_test = RestoreTestSettings(files=rt["files"], min_size=rt["min_size"], max_size=rt["max_size"],
-                                           exclude=rt["exclude"], seed=rt["seed"], work_dir=rt["dir"])
-    p2 = params["par2"]
-    par2 = Par2Settings(enabled=p2["enabled"], redundancy=p2["redundancy"], redundancy_full=p2["redundancy_full"],
-                        redundancy_diff=p2["redundancy_diff"], redundancy_incr=p2["redundancy_incr"],
-                        directory=p2["dir"], block_count=p2["block_count"])
-    return BackupRequest(
-        definition, params["backup_dir"], level=params["level"],
-        full_interval=parse_duration(params["full_interval"], "full_interval"),
-        diff_interval=parse_duration(params["diff_interval"], "diff_interval"),
-        min_interval=parse_duration(params["min_interval"], "min_interval"),
-        incr_reference=params["incr_reference"], verify=params["verify"], restore_test=restore_test,
-        par2=par2, catalog=params["catalog"], catalog_dir=params["catalog_dir"], timeout=params["timeout"])
+    return request_from_options(params)
 
 
 def main():
