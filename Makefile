@@ -1,7 +1,7 @@
 # dar.backup: build, test and demo targets.
 #
 #   make setup   system packages, .venv, build + install the collection
-#   make test    setup, then unit, integration, lint, sanity (in that order)
+#   make test    setup, then unit, integration, molecule, lint, sanity (in that order)
 #   make demo    setup, then playbooks/demo.yml on localhost
 #   make clean   remove everything setup and the tests created in the tree
 #
@@ -29,7 +29,9 @@ endif
 # Debian packages the build and tests need, as "command:package" pairs: a
 # package is installed only when its command is missing from PATH.
 SYSTEM_DEPS := dar:dar dar_manager:dar dar_static:dar-static par2:par2 \
-               git:git shellcheck:shellcheck
+               git:git shellcheck:shellcheck \
+               podman:podman runc:runc debootstrap:debootstrap iptables:iptables \
+               faketime:faketime
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -39,7 +41,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # $(call step,message[,label]): announce a step; the label defaults to the target.
 step = @printf '\n==> [%s] %s\n' "$(or $(2),$@)" "$(1)"
 
-.PHONY: setup system-packages collection test unit integration lint sanity demo clean
+.PHONY: setup system-packages collection test unit integration molecule lint sanity demo clean
 
 ## setup: everything the tests and the demo need, idempotent
 setup: system-packages $(STAMP) collection
@@ -84,7 +86,7 @@ collection: $(STAMP)
 	"$(VENV)/bin/ansible-galaxy" collection install --force -p "$(COLL_DIR)" "$(BUILD)"/dar-backup-*.tar.gz
 
 ## test: every test, in order
-test: setup unit integration lint sanity
+test: setup unit integration molecule lint sanity
 	$(call step,all tests passed)
 
 unit: setup
@@ -94,6 +96,28 @@ unit: setup
 integration: setup
 	$(call step,integration tests)
 	"$(VPY)" -m pytest tests/integration -q
+
+# Role tests in systemd containers with rootful podman: the base image is
+# built once with debootstrap (tests/molecule/build-image.sh, which also
+# writes the podman configuration below). `molecule test` destroys its
+# containers when a step fails; the explicit destroy also covers a crash of
+# molecule itself. See docs/molecule.md.
+MOLECULE_SCENARIOS := default fleet
+molecule: export CONTAINERS_CONF := $(CURDIR)/.cache/molecule/containers.conf
+molecule: setup
+	$(call step,systemd base image for the Molecule scenarios)
+	tests/molecule/build-image.sh; echo "image step took $$SECONDS s"
+	@for s in $(MOLECULE_SCENARIOS); do \
+	    printf '\n==> [%s] %s\n' "$@" "molecule test -s $$s"; \
+	    start=$$SECONDS; \
+	    if ! "$(VENV)/bin/molecule" test -s "$$s"; then \
+	        echo "molecule: scenario $$s FAILED after $$((SECONDS - start)) s; destroying it"; \
+	        "$(VENV)/bin/molecule" destroy -s "$$s" || true; \
+	        exit 1; \
+	    fi; \
+	    echo "molecule: scenario $$s passed in $$((SECONDS - start)) s"; \
+	done; \
+	echo "molecule: all scenarios took $$SECONDS s"
 
 lint: setup
 	$(call step,ansible-lint (production profile))
