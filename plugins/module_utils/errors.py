@@ -33,3 +33,10 @@ class DarBackupError(Exception):
         result["stdout"] = self.stdout or ""
         result["stderr"] = self.stderr or ""
         return result
+
+    def fail_json_args(self):
+        """as_dict() with the phase leading the message: what a module passes to fail_json."""
+        result = self.as_dict()
+        if self.phase:
+            result["msg"] = "%s: %s" % (self.phase, self.msg)
+        return result

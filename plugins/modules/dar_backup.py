@@ -405,10 +405,7 @@ def main():
         request = build_request(module.params)
         result = run_backup(request, check_mode=module.check_mode)
     except DarBackupError as exc:
-        failure = exc.as_dict()
-        if exc.phase:
-            failure["msg"] = "%s: %s" % (exc.phase, exc.msg)
-        module.fail_json(**failure)
+        module.fail_json(**exc.fail_json_args())
     for warning in result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)

@@ -157,10 +157,7 @@ def main():
                 archives = naming.discover(backup_dir, name)
                 result = catalog_mod.sync(catalog, archives, params["state"])
     except DarBackupError as exc:
-        failure = exc.as_dict()
-        if exc.phase:
-            failure["msg"] = "%s: %s" % (exc.phase, exc.msg)
-        module.fail_json(**failure)
+        module.fail_json(**exc.fail_json_args())
     after = []
     if params["state"] != "absent":
         # present and rebuilt both leave (or would leave) exactly the archives on disk, in order.

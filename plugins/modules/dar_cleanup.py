@@ -226,9 +226,7 @@ def main():
             catalog=params["catalog"], catalog_dir=params["catalog_dir"], timeout=params["timeout"])
         result = run_cleanup(request, check_mode=module.check_mode)
     except DarBackupError as exc:
-        failure = exc.as_dict()
-        if exc.phase:
-            failure["msg"] = "%s: %s" % (exc.phase, exc.msg)
+        failure = exc.fail_json_args()
         # A removal that failed part way still says what it removed.
         for key, value in getattr(exc, "result", {}).items():
             failure.setdefault(key, value)

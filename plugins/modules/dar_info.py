@@ -151,10 +151,7 @@ def main():
         definitions = describe(Dar(), os.path.abspath(params["backup_dir"]), names=names,
                                catalog_dir=params["catalog_dir"], par2_dir=params["par2_dir"], path=path)
     except DarBackupError as exc:
-        failure = exc.as_dict()
-        if exc.phase:
-            failure["msg"] = "%s: %s" % (exc.phase, exc.msg)
-        module.fail_json(**failure)
+        module.fail_json(**exc.fail_json_args())
     module.exit_json(changed=False, definitions=definitions)
 
 

@@ -204,10 +204,7 @@ def main():
                                  owner=params["owner"], catalog_dir=params["catalog_dir"])
         result = run_restore(request, Dar(timeout=params["timeout"]), check_mode=module.check_mode)
     except DarBackupError as exc:
-        failure = exc.as_dict()
-        if exc.phase:
-            failure["msg"] = "%s: %s" % (exc.phase, exc.msg)
-        module.fail_json(**failure)
+        module.fail_json(**exc.fail_json_args())
     module.exit_json(**result)
 
 

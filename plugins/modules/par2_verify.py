@@ -173,10 +173,7 @@ def main():
         tools = {"par2": Par2(timeout=params["timeout"]), "dar": Dar(timeout=params["timeout"])}
         result = scrub(request, tools, check_mode=module.check_mode)
     except DarBackupError as exc:
-        failure = exc.as_dict()
-        if exc.phase:
-            failure["msg"] = "%s: %s" % (exc.phase, exc.msg)
-        module.fail_json(**failure)
+        module.fail_json(**exc.fail_json_args())
     bad = failures(result, params["fail_on_unprotected"])
     if bad:
         module.fail_json(msg="%d archive(s) failed the PAR2 check: %s" % (len(bad), "; ".join(
