@@ -119,3 +119,29 @@ def test_diff_service_refers_to_the_full(host):
 def test_status_reports_both_definitions(host):
     status = json.loads(host.check_output("/usr/local/bin/dar-backup-run status --json"))
     assert "docs" in json.dumps(status) and "media" in json.dumps(status)
+
+
+def as_alice(host, command):
+    uid = host.check_output("id -u alice")
+    return host.run("runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/%s %s" % (uid, command))
+
+
+def test_per_user_setup(host):
+    assert host.file("/var/lib/systemd/linger/alice").exists
+    for path in ("/home/alice/.config/dar-backup/config.json", "/home/alice/.local/bin/dar-backup-run",
+                 "/home/alice/.config/systemd/user/dar-backup-photos-full.timer"):
+        assert host.file(path).user == "alice", path
+    assert host.file("/home/alice/.config").user == "alice"
+    assert not host.file("/home/alice/.config/systemd/user/dar-backup-photos-diff.timer").exists
+    enabled = as_alice(host, "systemctl --user is-enabled dar-backup-photos-incr.timer")
+    assert enabled.stdout.strip() == "enabled", enabled.stderr
+    assert "dar-backup-photos-full.timer" in as_alice(host, "systemctl --user list-timers --all").stdout
+
+
+def test_per_user_backup_service(host):
+    started = as_alice(host, "systemctl --user start dar-backup-photos-full.service")
+    assert started.rc == 0, as_alice(host, "journalctl --user -u dar-backup-photos-full --no-pager -n 30").stdout
+    slices = host.check_output("find /home/alice/backups -maxdepth 1 -name 'photos_FULL_*.1.dar'").split()
+    assert len(slices) == 1 and host.file(slices[0]).user == "alice"
+    record = json.loads(host.file("/home/alice/.local/state/dar-backup/runs.jsonl").content_string.splitlines()[-1])
+    assert record["status"] == "SUCCESS" and record["definition"] == "photos", record
