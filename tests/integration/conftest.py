@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import pathlib
+import pwd
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -190,3 +194,49 @@ def make_archive(backup_dir, definition, level, moment, root, reference=None):
     os.makedirs(str(backup_dir), exist_ok=True)
     subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return basename
+
+
+FAKETIME_LIBS = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+UNPRIVILEGED_USER = "darbackup-it"
+
+
+def faketime_env(moment):
+    """Environment for run_module that gives the ansible CLI and the module the clock starting at ``moment``.
+
+    FAKETIME_DONT_FAKE_MONOTONIC is deliberately not set: with libfaketime 0.9.10 it makes Python 3.11's
+    time.sleep() (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)) fail with EINVAL (libfaketime issue #426),
+    which crashes the ansible CLI.
+    NO_FAKE_STAT: otherwise libfaketime shifts the mtimes stat() returns by the fake offset, and dar would
+    record shifted mtimes in the archives.
+    """
+    assert FAKETIME_LIBS, "libfaketime is not installed: apt-get install -y faketime (the Makefile installs it)"
+    return {"LD_PRELOAD": FAKETIME_LIBS[0], "FAKETIME": "@" + moment.strftime("%Y-%m-%d %H:%M:%S"),
+            "NO_FAKE_STAT": "1"}
+
+
+def epoch(moment):
+    """A naive local datetime as an integer epoch (archive names and `when` are local time)."""
+    return int(time.mktime(moment.timetuple()))
+
+
+def iso(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@pytest.fixture(scope="session")
+def unprivileged_user():
+    """A normal user for the tests that run the modules with become."""
+    try:
+        pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", UNPRIVILEGED_USER], check=True)
+    return pwd.getpwnam(UNPRIVILEGED_USER)
+
+
+@pytest.fixture
+def user_workdir():
+    """Outside pytest's 0700 tmp tree, so the unprivileged user can reach it."""
+    path = tempfile.mkdtemp(prefix="dar-backup-user-")
+    os.chmod(path, 0o755)
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)

@@ -15,14 +15,12 @@ import os
 import random
 import shutil
 import stat
-import time
 
 import pytest
 
-from conftest import run_module, write_file
+from conftest import epoch, faketime_env, iso, run_module, write_file
 
 NAME = "pitr"
-FAKETIME_LIBS = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 DAYS = [datetime.datetime(2026, 3, 1 + index, 10, 0, 0) for index in range(5)]
 LEVELS = ["full", "diff", "incr", "incr", "incr"]
 FULL, DIFF, INCR1, INCR2, INCR3 = range(5)
@@ -42,32 +40,9 @@ AWKWARD = {
 # helpers
 
 
-def faketime_env(moment):
-    """Environment for run_module that gives the ansible CLI and the module the clock starting at ``moment``.
-
-    FAKETIME_DONT_FAKE_MONOTONIC is deliberately not set: with libfaketime 0.9.10 it makes Python 3.11's
-    time.sleep() (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)) fail with EINVAL (libfaketime issue #426),
-    which crashes the ansible CLI.
-    NO_FAKE_STAT: otherwise libfaketime shifts the mtimes stat() returns by the fake offset, and dar would
-    record shifted mtimes in the archives.
-    """
-    assert FAKETIME_LIBS, "libfaketime is not installed: apt-get install -y faketime (the Makefile installs it)"
-    return {"LD_PRELOAD": FAKETIME_LIBS[0], "FAKETIME": "@" + moment.strftime("%Y-%m-%d %H:%M:%S"),
-            "NO_FAKE_STAT": "1"}
-
-
-def epoch(moment):
-    """A naive local datetime as an integer epoch (archive names and `when` are local time)."""
-    return int(time.mktime(moment.timetuple()))
-
-
 def archive_time(basename):
     """The time in an archive name <def>_<LEVEL>_<YYYY-MM-DD>_<HHMMSS>."""
     return datetime.datetime.strptime("_".join(basename.rsplit("_", 2)[-2:]), "%Y-%m-%d_%H%M%S")
-
-
-def iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def snapshot(root):

@@ -8,40 +8,16 @@ simulated days with libfaketime (see test_restore_pitr.py).
 from __future__ import annotations
 
 import datetime
-import glob
 import os
-import pathlib
-import pwd
-import shutil
 import stat
-import subprocess
-import tempfile
-import time
 
 import pytest
 
-from conftest import run_module, write_file
+from conftest import UNPRIVILEGED_USER as USER
+from conftest import epoch, faketime_env, iso, run_module, write_file
 
 NAME = "safe"
-FAKETIME_LIBS = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 DAYS = [datetime.datetime(2026, 4, 1, 10, 0, 0), datetime.datetime(2026, 4, 2, 10, 0, 0)]
-USER = "darbackup-it"
-
-
-def faketime_env(moment):
-    # No FAKETIME_DONT_FAKE_MONOTONIC: with libfaketime 0.9.10 it breaks Python 3.11's time.sleep (EINVAL).
-    # NO_FAKE_STAT: else stat() mtimes are shifted by the fake offset and dar records shifted mtimes.
-    assert FAKETIME_LIBS, "libfaketime is not installed: apt-get install -y faketime (the Makefile installs it)"
-    return {"LD_PRELOAD": FAKETIME_LIBS[0], "FAKETIME": "@" + moment.strftime("%Y-%m-%d %H:%M:%S"),
-            "NO_FAKE_STAT": "1"}
-
-
-def epoch(moment):
-    return int(time.mktime(moment.timetuple()))
-
-
-def iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def snapshot(root):
@@ -312,24 +288,6 @@ def test_check_mode_reports_conflicts_without_touching(made, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------------
 # a normal user
-
-
-@pytest.fixture(scope="module")
-def unprivileged_user():
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
-    return pwd.getpwnam(USER)
-
-
-@pytest.fixture
-def user_workdir():
-    """Outside pytest's 0700 tmp tree, so the user can reach it."""
-    path = tempfile.mkdtemp(prefix="dar-restore-user-")
-    os.chmod(path, 0o755)
-    yield pathlib.Path(path)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_normal_user_restores_their_archive(unprivileged_user, user_workdir):

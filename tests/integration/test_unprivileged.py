@@ -4,38 +4,13 @@
 from __future__ import annotations
 
 import os
-import pathlib
-import pwd
-import shutil
-import subprocess
-import tempfile
 
-import pytest
-
+from conftest import UNPRIVILEGED_USER as USER
 from conftest import catalog_basenames, dar_test, run_module, write_file
 
-USER = "darbackup-it"
 
-
-@pytest.fixture(scope="module")
-def unprivileged_user():
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
-    return pwd.getpwnam(USER)
-
-
-@pytest.fixture
-def workdir():
-    """Outside pytest's 0700 tmp tree, so the user can reach it."""
-    path = tempfile.mkdtemp(prefix="dar-backup-user-")
-    os.chmod(path, 0o755)
-    yield pathlib.Path(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_backup_as_a_normal_user(unprivileged_user, workdir):
+def test_backup_as_a_normal_user(unprivileged_user, user_workdir):
+    workdir = user_workdir
     home = workdir / "alice"
     for index in range(10):
         write_file(str(home / "Documents" / ("letter %d.txt" % index)), "dear %d\n" % index * 50)
@@ -60,7 +35,8 @@ def test_backup_as_a_normal_user(unprivileged_user, workdir):
     assert not diff.failed and diff.result["reference"] == run.result["archive"], diff
 
 
-def test_normal_user_cannot_write_a_root_backup_dir(unprivileged_user, workdir):
+def test_normal_user_cannot_write_a_root_backup_dir(unprivileged_user, user_workdir):
+    workdir = user_workdir
     home = workdir / "bob"
     write_file(str(home / "a.txt"), "a\n")
     os.chown(str(home), unprivileged_user.pw_uid, unprivileged_user.pw_gid)
