@@ -212,15 +212,16 @@ def parse_size(text):
 class Entry(object):
     """One entry of an archive's catalogue: its path, kind (File, Directory, Symlink, ...), size, and
     ``data``: saved (its data is in this archive), referenced (unchanged since the reference archive),
-    or deleted (removed since the reference archive)."""
+    or deleted (removed since the reference archive); ``mtime`` in whole seconds, or None."""
 
-    __slots__ = ("path", "kind", "data", "size")
+    __slots__ = ("path", "kind", "data", "size", "mtime")
 
-    def __init__(self, path, kind, data, size):
+    def __init__(self, path, kind, data, size, mtime=None):
         self.path = path
         self.kind = kind
         self.data = data
         self.size = size
+        self.mtime = mtime
 
     def __repr__(self):
         return "Entry(%r, %s, %s)" % (self.path, self.kind, self.data)
@@ -238,6 +239,8 @@ def iter_entries(xml_text):
             if pending is not None:
                 attrs = dict((k, _unescape(v)) for k, v in _ATTR_RE.findall(attr_text))
                 pending.data = attrs.get("data", "")
+                mtime = attrs.get("mtime", "")
+                pending.mtime = int(mtime) if mtime.isdigit() else None
                 yield pending
                 pending = None
             continue
