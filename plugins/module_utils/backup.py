@@ -15,9 +15,11 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 
 from . import catalog as catalog_mod
+from . import command
 from . import naming
 from . import restore_test as restore_test_mod
 from .dar import Dar, parse_stats, slices_written
@@ -223,6 +225,78 @@ class BackupRun(object):
         finally:
             self.durations[phase] = round(time.monotonic() - started, 3)
 
+    def _step(self, phase, func, *args):
+        """One timed step of the concurrent part: it cannot use self.phase, so errors carry their phase."""
+        started = time.monotonic()
+        try:
+            return func(*args)
+        except OSError as exc:
+            raise DarBackupError("%s: %s" % (exc.strerror or exc, exc.filename or ""), phase=phase)
+        finally:
+            self.durations[phase] = round(time.monotonic() - started, 3)
+
+    def _verify_and_restore_test(self, target, result, started_epoch):
+        request = self.request
+        if request.verify:
+            self._step("verify", self.dar.test, target)
+            result["verify"]["passed"] = True
+        if request.restore_test is not None:
+            report = self._step("restore_test", restore_test_mod.run, self.dar, target,
+                                request.definition.root, request.restore_test, started_epoch)
+            result["restore_test"].update(report)
+            if not report["passed"]:
+                bad = [f for f in report["files"] if f["result"] == restore_test_mod.FAILED]
+                raise DarBackupError(
+                    "restore test failed for %d of %d sampled files; first: %s: %s"
+                    % (len(bad), report["sampled"], bad[0]["path"], bad[0]["detail"]), phase="restore_test")
+
+    def _par2(self, slices, result, stop=None):
+        request = self.request
+        redundancy = request.par2.redundancy_for(result["level"])
+        result["par2"]["redundancy"] = redundancy
+        return self._step("par2", self.par2.create_all, [path for _number, path in slices], redundancy,
+                          request.par2.block_count, par2_workers(len(slices)), stop)
+
+    def _check_and_protect(self, target, slices, result, started_epoch):
+        """dar -t and the restore test run in a second thread beside PAR2 creation: all of them only read the
+        staged slices, and nothing is published before every one has passed. The first failure stops the
+        other side (its processes are killed) and is raised with its own phase."""
+        request = self.request
+        checks = request.verify or request.restore_test is not None
+        if not request.par2.enabled or not checks:
+            self.phase = "verify"
+            self._verify_and_restore_test(target, result, started_epoch)
+            self.phase = "par2"
+            return self._par2(slices, result) if request.par2.enabled else []
+        scope = command.Scope()
+        outcome = {}
+
+        def run_checks():
+            try:
+                command.run_in_scope(scope, self._verify_and_restore_test, target, result, started_epoch)
+            except BaseException as exc:  # handed over to the main thread, which raises it
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run_checks, name="dar-backup-checks")
+        thread.daemon = True
+        self.phase = "par2"
+        thread.start()
+        try:
+            try:
+                par2_made = self._par2(slices, result, stop=lambda: "error" in outcome)
+            except command.Stopped:
+                par2_made = []  # the checks failed: their error is raised below
+            # Signals reach only this thread: wait in short steps so SIGTERM still interrupts.
+            while thread.is_alive():
+                thread.join(0.05)
+        except BaseException:
+            scope.cancel()
+            thread.join()
+            raise
+        if "error" in outcome:
+            raise outcome["error"]
+        return par2_made
+
     def run(self, staging_root):
         request = self.request
         name = self.plan["name"]
@@ -252,27 +326,7 @@ class BackupRun(object):
             slices = slices_written(staging, name.basename)
             if not slices:
                 raise create.error("dar -c exited %s but wrote no slice for %s" % (create.rc, name.basename), "create")
-            if request.verify:
-                self._timed("verify", self.dar.test, target)
-                result["verify"]["passed"] = True
-            if request.restore_test is not None:
-                report = self._timed("restore_test", restore_test_mod.run, self.dar, target,
-                                     request.definition.root, request.restore_test, started_epoch)
-                result["restore_test"].update(report)
-                if not report["passed"]:
-                    bad = [f for f in report["files"] if f["result"] == restore_test_mod.FAILED]
-                    raise DarBackupError(
-                        "restore test failed for %d of %d sampled files; first: %s: %s"
-                        % (len(bad), report["sampled"], bad[0]["path"], bad[0]["detail"]), phase="restore_test")
-            par2_made = []
-            if request.par2.enabled:
-                self.phase = "par2"
-                redundancy = request.par2.redundancy_for(name.level)
-                result["par2"]["redundancy"] = redundancy
-                started = time.monotonic()
-                for _number, path in slices:
-                    par2_made += self.par2.create(path, redundancy, request.par2.block_count)
-                self.durations["par2"] = round(time.monotonic() - started, 3)
+            par2_made = self._check_and_protect(target, slices, result, started_epoch)
             self.phase = "publish"
             started = time.monotonic()
             par2_dest = request.par2.directory or request.backup_dir
@@ -314,6 +368,11 @@ class BackupRun(object):
             finally:
                 self.durations["catalog"] = round(time.monotonic() - started, 3)
         return result
+
+
+def par2_workers(slices):
+    """par2 processes at a time: one per core, as par2's own threads leave cores idle while it hashes."""
+    return max(1, min(slices, os.cpu_count() or 1))
 
 
 def _tools(request):

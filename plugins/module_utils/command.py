@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from .errors import DarBackupError
@@ -50,15 +51,27 @@ def find_tool(name, phase="validate"):
     return path
 
 
+_PRCTL = []
+
+
 def _die_with_parent():
-    """In the child before exec: if the process that runs us is killed (even with -9), the kernel kills
-    this child too, so no dar keeps writing into a staging area that the next run removes."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    """A function for the child to run before exec: if the thread that started it dies (the whole process
+    killed, even with -9), the kernel kills this child too, so no dar keeps writing into a staging area
+    that the next run removes. libc is looked up here, in the parent: the child of a process with
+    threads must not load libraries between fork and exec."""
+    if not _PRCTL:
+        try:
+            import ctypes
+            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except (OSError, AttributeError):
+            _PRCTL.append(None)
+    prctl = _PRCTL[0]
+    if prctl is None:
+        return None
+
+    def set_death_signal():
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    return set_death_signal
 
 
 def _tail(handle, limit):
@@ -86,6 +99,65 @@ def _kill_group(proc):
             continue
 
 
+class Stopped(DarBackupError):
+    """A command was not started, or was killed, because the work it belonged to was called off."""
+
+    def __init__(self, msg="stopped: a concurrent step failed"):
+        super().__init__(msg)
+
+
+class Scope(object):
+    """Children started by one thread, which another thread can kill: the concurrent step of a backup
+    (dar -t and the restore test beside PAR2 creation) is stopped at once when the other one fails."""
+
+    def __init__(self):
+        self.cancelled = False
+        self._lock = threading.Lock()
+        self._children = []
+
+    def cancel(self):
+        with self._lock:
+            self.cancelled = True
+            children = list(self._children)
+        for child in children:
+            child.kill()
+
+    def add(self, child):
+        with self._lock:
+            if not self.cancelled:
+                self._children.append(child)
+                return
+        child.kill()
+        child.close()
+        raise Stopped()
+
+    def remove(self, child):
+        with self._lock:
+            if child in self._children:
+                self._children.remove(child)
+
+    def check(self):
+        if self.cancelled:
+            raise Stopped()
+
+
+_local = threading.local()
+
+
+def current_scope():
+    return getattr(_local, "scope", None)
+
+
+def run_in_scope(scope, func, *args):
+    """Call ``func`` with every command that this thread runs meanwhile registered with ``scope``."""
+    _local.scope = scope
+    try:
+        scope.check()
+        return func(*args)
+    finally:
+        _local.scope = None
+
+
 class _Running(object):
     """One started child: its process, its captured output, and when it started."""
 
@@ -103,7 +175,7 @@ class _Running(object):
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err, cwd=cwd, env=env,
                 start_new_session=True, close_fds=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                preexec_fn=_die_with_parent() if sys.platform.startswith("linux") else None)
         except OSError as exc:
             self.close()
             raise DarBackupError("cannot start %s: %s" % (self.argv[0], exc), rc=None, cmd=self.argv)
@@ -140,25 +212,40 @@ def run(argv, timeout=DEFAULT_TIMEOUT, cwd=None, stdout_path=None, tail_bytes=TA
     killed before the exception travels on, so no dar keeps writing behind our back.
     """
     timeout = _no_limit(timeout)
+    scope = current_scope()
+    if scope is not None:
+        scope.check()
     child = _Running(argv, cwd=cwd, stdout_path=stdout_path)
     timed_out = False
     try:
+        if scope is not None:
+            scope.add(child)
         child.proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
         child.kill()
+    except Stopped:
+        raise
     except BaseException:
         child.kill()
         child.close()
         raise
+    finally:
+        if scope is not None:
+            scope.remove(child)
+    if scope is not None and scope.cancelled:
+        child.close()
+        raise Stopped()
     return child.finish(tail_bytes, timed_out, timeout)
 
 
-def run_many(argvs, workers, timeout=DEFAULT_TIMEOUT, tail_bytes=TAIL_BYTES, poll=0.05):
+def run_many(argvs, workers, timeout=DEFAULT_TIMEOUT, tail_bytes=TAIL_BYTES, poll=0.05, stop=None):
     """Run independent commands, at most ``workers`` at a time, all started from this thread.
 
     Returns the CommandResults in the order of ``argvs``. Same guarantees as run(): argument
     lists only, per-command timeout, and every child killed if this process is interrupted.
+    ``stop(results)`` is asked after each poll with the results so far (None where not finished);
+    when it answers true, the running children are killed and Stopped is raised.
     """
     timeout = _no_limit(timeout)
     results = [None] * len(argvs)
@@ -177,6 +264,8 @@ def run_many(argvs, workers, timeout=DEFAULT_TIMEOUT, tail_bytes=TAIL_BYTES, pol
                     child.kill()
                     results[index] = child.finish(tail_bytes, True, timeout)
                     del running[index]
+            if stop is not None and stop(results):
+                raise Stopped()
             if running:
                 time.sleep(poll)
     except BaseException:

@@ -75,20 +75,51 @@ class Par2(object):
         self.binary = binary or command.find_tool("par2")
         self.timeout = timeout
 
-    def create(self, slice_path, redundancy, block_count=None):
-        """Create ``<slice>.par2`` and its volumes beside the slice; returns the files made."""
-        directory, name = os.path.split(slice_path)
-        index = slice_path + ".par2"
+    def create_args(self, slice_path, redundancy, block_count=None):
         args = [self.binary, "create", "-q", "-q", "-r%d" % redundancy]
         if block_count:
             args.append("-b%d" % block_count)
         # -B makes the stored name relative to the slice's directory, so the set stays valid when moved.
-        args += ["-B", directory, "--", index, slice_path]
-        result = command.run(args, timeout=self.timeout)
+        return args + ["-B", os.path.dirname(slice_path), "--", slice_path + ".par2", slice_path]
+
+    @staticmethod
+    def _judge_create(slice_path, result):
         if result.rc != 0:
-            raise result.error("par2 create for %s failed with rc %s: %s" % (name, result.rc, meaning(result.rc)),
-                               "par2")
+            raise result.error("par2 create for %s failed with rc %s: %s"
+                               % (os.path.basename(slice_path), result.rc, meaning(result.rc)), "par2")
+
+    def create(self, slice_path, redundancy, block_count=None):
+        """Create ``<slice>.par2`` and its volumes beside the slice; returns the files made."""
+        result = command.run(self.create_args(slice_path, redundancy, block_count), timeout=self.timeout)
+        self._judge_create(slice_path, result)
+        directory, name = os.path.split(slice_path)
         return par2_files_for(name, directory)
+
+    def create_all(self, slice_paths, redundancy, block_count=None, workers=1, stop=None):
+        """PAR2 sets for several slices, ``workers`` par2 processes at a time; returns every file made.
+
+        The first failure kills the other par2 processes and raises; so does ``stop()`` answering true
+        (raising command.Stopped), which lets a concurrent step call PAR2 creation off.
+        """
+        argvs = [self.create_args(path, redundancy, block_count) for path in slice_paths]
+        failures = []
+
+        def failed_or_stopped(results):
+            for index, result in enumerate(results):
+                if result is not None and result.rc != 0:
+                    failures.append((slice_paths[index], result))
+                    return True
+            return bool(stop and stop())
+        try:
+            command.run_many(argvs, workers, timeout=self.timeout, stop=failed_or_stopped)
+        except command.Stopped:
+            if failures:
+                self._judge_create(*failures[0])
+            raise
+        made = []
+        for path in slice_paths:
+            made += par2_files_for(os.path.basename(path), os.path.dirname(path))
+        return made
 
     def check_args(self, action, slice_path, par2_files):
         """par2 verify/repair of one slice with the PAR2 files found for it (index first, else a volume)."""

@@ -8,6 +8,8 @@ import datetime
 import errno
 import os
 import shutil
+import sys
+import threading
 import time
 
 import pytest
@@ -118,6 +120,15 @@ class FakePar2(object):
         with open(slice_path + ".vol000+01.par2", "w") as handle:
             handle.write("volume")
         return par2_files_for(os.path.basename(slice_path), os.path.dirname(slice_path))
+
+    def create_all(self, slice_paths, redundancy, block_count=None, workers=1, stop=None):
+        self.workers = workers
+        made = []
+        for path in slice_paths:
+            if stop is not None and stop():
+                raise command.Stopped()
+            made += self.create(path, redundancy, block_count)
+        return made
 
 
 class FakeCatalog(object):
@@ -531,7 +542,6 @@ def test_run_backup_verify_failure(make_request, backup_dir, tools):
     assert info.value.phase == "verify"
     assert info.value.rc == 5
     _assert_nothing_published(backup_dir, fakes)
-    assert fakes["par2"].calls == []
 
 
 def test_run_backup_verify_failure_keeps_earlier_archives(make_request, backup_dir, tools, helpers):
@@ -549,7 +559,6 @@ def test_run_backup_restore_test_failure(make_request, backup_dir, tools):
     assert info.value.phase == "restore_test"
     assert "content differs" in info.value.msg
     _assert_nothing_published(backup_dir, fakes)
-    assert fakes["par2"].calls == []
 
 
 def test_run_backup_par2_failure(make_request, backup_dir, tools):
@@ -737,3 +746,139 @@ def test_move_across_filesystems_failure_leaves_no_partial_file(tmp_path, helper
         fsutil.move_into(src, dst)
     assert os.path.exists(src)
     assert os.listdir(dst) == []
+
+
+# --- dar -t and the restore test beside PAR2 creation ----------------------------------------------------------
+
+WAIT = 20  # seconds a fake waits for the other side before it gives up (a hang would be the bug)
+
+
+class SlowChildDar(FakeDar):
+    """dar -t that runs a real child (a sleeping Python) through command.run, and says when it has started."""
+
+    def __init__(self, *args, **kwargs):
+        self.pid_file = kwargs.pop("pid_file")
+        self.started = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def test(self, archive_path):
+        self.calls.append(("test", archive_path))
+        self.started.set()
+        code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
+        return command.run([sys.executable, "-c", code, self.pid_file], timeout=300)
+
+
+def _gone(pid_file):
+    with open(pid_file) as handle:
+        pid = int(handle.read())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_checks_run_beside_par2(make_request, src, backup_dir, tools):
+    """Each side waits for the other to have started: run one after the other, this would time out."""
+    par2_running = threading.Event()
+    dar_testing = threading.Event()
+
+    class WaitingDar(FakeDar):
+        def test(self, archive_path):
+            dar_testing.set()
+            assert par2_running.wait(WAIT), "dar -t did not run while PAR2 was being created"
+            return super().test(archive_path)
+
+    class WaitingPar2(FakePar2):
+        def create_all(self, *args, **kwargs):
+            par2_running.set()
+            assert dar_testing.wait(WAIT), "PAR2 creation did not run while dar -t ran"
+            return super().create_all(*args, **kwargs)
+
+    fakes = tools(dar=WaitingDar(src, backup_dir, slices=3), par2=WaitingPar2())
+    result = run_backup(make_request(), now=NOW, tools=fakes)
+    assert result["verify"]["passed"] is True and result["restore_test"]["passed"] is True
+    assert len(result["par2"]["files"]) == 6
+    assert fakes["par2"].workers == backup_mod.par2_workers(3)
+    for phase in ("verify", "restore_test", "par2"):
+        assert phase in result["durations"]
+
+
+def test_restore_test_failure_stops_par2(make_request, src, backup_dir, tools):
+    class EndlessPar2(FakePar2):
+        stopped = False
+
+        def create_all(self, slice_paths, redundancy, block_count=None, workers=1, stop=None):
+            self.create(slice_paths[0], redundancy, block_count)  # a file in staging that must not survive
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline:
+                if stop():
+                    self.stopped = True
+                    raise command.Stopped()
+                time.sleep(0.01)
+            raise AssertionError("PAR2 creation was not told to stop")
+
+    fakes = tools(fail="restore", par2=EndlessPar2())
+    with pytest.raises(DarBackupError) as info:
+        run_backup(make_request(), now=NOW, tools=fakes)
+    assert info.value.phase == "restore_test"
+    assert fakes["par2"].stopped is True
+    _assert_nothing_published(backup_dir, fakes)
+
+
+def test_par2_failure_kills_dar_test(make_request, src, backup_dir, tools, tmp_path):
+    dar = SlowChildDar(src, backup_dir, pid_file=str(tmp_path / "dar-t.pid"))
+
+    class FailingPar2(FakePar2):
+        def create_all(self, *args, **kwargs):
+            assert dar.started.wait(WAIT)
+            while not os.path.exists(dar.pid_file):
+                time.sleep(0.01)
+            raise DarBackupError("par2 create for x.1.dar failed with rc 6", phase="par2", rc=6)
+
+    fakes = tools(dar=dar, par2=FailingPar2())
+    started = time.monotonic()
+    with pytest.raises(DarBackupError) as info:
+        run_backup(make_request(), now=NOW, tools=fakes)
+    assert info.value.phase == "par2" and info.value.rc == 6
+    assert time.monotonic() - started < 60  # the 120 s child was killed, not waited for
+    assert _gone(dar.pid_file)
+    # the restore test never started after dar -t was stopped
+    assert [c[0] for c in dar.calls] == ["create", "test"]
+    _assert_nothing_published(backup_dir, fakes)
+
+
+def test_sigterm_during_par2_kills_dar_test(make_request, src, backup_dir, tools, tmp_path):
+    dar = SlowChildDar(src, backup_dir, pid_file=str(tmp_path / "dar-t.pid"))
+
+    class InterruptedPar2(FakePar2):
+        def create_all(self, *args, **kwargs):
+            assert dar.started.wait(WAIT)
+            while not os.path.exists(dar.pid_file):
+                time.sleep(0.01)
+            raise backup_mod.Interrupted("terminated by signal 15")
+
+    fakes = tools(dar=dar, par2=InterruptedPar2())
+    with pytest.raises(backup_mod.Interrupted):
+        run_backup(make_request(), now=NOW, tools=fakes)
+    assert _gone(dar.pid_file)
+    _assert_nothing_published(backup_dir, fakes)
+
+
+def test_checks_without_par2_run_in_order(make_request, backup_dir, tools):
+    fakes = tools()
+    run_backup(make_request(par2=Par2Settings(enabled=False)), now=NOW, tools=fakes)
+    assert [c[0] for c in fakes["dar"].calls][:3] == ["create", "test", "list"]
+
+
+def test_par2_without_checks(make_request, backup_dir, tools):
+    fakes = tools()
+    result = run_backup(make_request(verify=False, restore_test=None), now=NOW, tools=fakes)
+    assert [c[0] for c in fakes["dar"].calls] == ["create"]
+    assert len(result["par2"]["files"]) == 4
+
+
+@pytest.mark.parametrize("slices, cpus, expected", [(1, 8, 1), (3, 2, 2), (5, 8, 5), (4, None, 1)])
+def test_par2_workers(monkeypatch, slices, cpus, expected):
+    monkeypatch.setattr(backup_mod.os, "cpu_count", lambda: cpus)
+    assert backup_mod.par2_workers(slices) == expected

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 
 import pytest
@@ -118,3 +120,77 @@ def test_find_tool(monkeypatch, tmp_path):
     with pytest.raises(DarBackupError) as info:
         command.find_tool("frobnicate")
     assert "install it" in info.value.msg
+
+
+# --- Scope: commands of one thread that another thread can stop ---------------------------------------------
+
+SLEEPER = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
+
+
+def _wait_for(path, limit=20):
+    deadline = time.monotonic() + limit
+    while not path.exists() or not path.read_text():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.01)
+    return int(path.read_text())
+
+
+def _dead(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_scope_cancel_kills_the_running_child(tmp_path):
+    scope = command.Scope()
+    outcome = {}
+    pid_file = tmp_path / "pid"
+
+    def work():
+        try:
+            command.run_in_scope(scope, command.run, py(SLEEPER) + [str(pid_file)], 300)
+        except BaseException as exc:
+            outcome["error"] = exc
+    thread = threading.Thread(target=work)
+    started = time.monotonic()
+    thread.start()
+    pid = _wait_for(pid_file)
+    scope.cancel()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 30
+    assert isinstance(outcome.get("error"), command.Stopped)
+    assert _dead(pid)
+
+
+def test_cancelled_scope_starts_nothing(tmp_path):
+    scope = command.Scope()
+    scope.cancel()
+    marker = tmp_path / "ran"
+    with pytest.raises(command.Stopped):
+        command.run_in_scope(scope, command.run, py("open(%r, 'w')" % str(marker)))
+    assert not marker.exists()
+
+
+def test_scope_is_per_thread(tmp_path):
+    scope = command.Scope()
+    scope.cancel()
+    res = command.run(py("print('free')"), timeout=30)  # this thread is in no scope
+    assert res.stdout == "free\n"
+
+
+def test_run_many_stop_kills_the_running_children(tmp_path):
+    files = [tmp_path / ("pid%d" % n) for n in range(2)]
+    asked = []
+
+    def stop(results):
+        asked.append(list(results))
+        return all(f.exists() and f.read_text() for f in files)
+    started = time.monotonic()
+    with pytest.raises(command.Stopped):
+        command.run_many([py(SLEEPER) + [str(f)] for f in files] + [py("pass")], 2, timeout=300, stop=stop)
+    assert time.monotonic() - started < 30
+    assert all(_dead(int(f.read_text())) for f in files)
+    assert asked and all(r == [None, None, None] for r in asked)  # the third never started

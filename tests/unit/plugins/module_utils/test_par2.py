@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 
 import pytest
 
@@ -124,3 +126,61 @@ def test_par2_create_failure(tmp_path, helpers, monkeypatch, rc):
     assert par2_mod.meaning(rc) in err.msg
     assert "a_FULL_2026-01-01.1.dar" in err.msg
     assert err.stderr == "boom"
+
+
+# --- create_all: several slices, several par2 processes --------------------------------------------------------
+
+FAKE_PAR2 = """#!%s
+import os, sys, time
+index, slice_path = sys.argv[-2:]
+name = os.path.basename(slice_path)
+if ".2.dar" in name and os.environ.get("FAIL_SLICE_2"):
+    while not os.path.exists(slice_path.replace(".2.dar", ".3.dar") + ".pid"):
+        time.sleep(0.01)  # fail only once slice 3's par2 is running, so the test sees it killed
+    sys.exit(6)
+if ".3.dar" in name and os.environ.get("FAIL_SLICE_2"):
+    open(slice_path + ".tmp", "w").write(str(os.getpid()))
+    os.rename(slice_path + ".tmp", slice_path + ".pid")
+    time.sleep(120)
+for path in (index, index[:-len(".par2")] + ".vol000+01.par2"):
+    open(path, "w").write("par2")
+"""
+
+
+@pytest.fixture
+def fake_par2_binary(tmp_path):
+    path = tmp_path / "par2"
+    path.write_text(FAKE_PAR2 % sys.executable)
+    path.chmod(0o755)
+    return str(path)
+
+
+def _slices(directory, helpers, count=3):
+    return [helpers.touch(os.path.join(directory, "a b_FULL_2026-01-01_100000.%d.dar" % n)) for n in range(1, count + 1)]
+
+
+def test_par2_create_all_makes_every_set(tmp_path, helpers, fake_par2_binary):
+    slices = _slices(str(tmp_path / "s"), helpers)
+    made = par2_mod.Par2(binary=fake_par2_binary, timeout=60).create_all(slices, 5, 500, workers=2)
+    assert made == [f for s in slices for f in (s + ".par2", s + ".vol000+01.par2")]
+
+
+def test_par2_create_all_first_failure_stops_the_rest(tmp_path, helpers, fake_par2_binary, monkeypatch):
+    monkeypatch.setenv("FAIL_SLICE_2", "1")
+    slices = _slices(str(tmp_path / "s"), helpers)
+    started = time.monotonic()
+    with pytest.raises(DarBackupError) as info:
+        par2_mod.Par2(binary=fake_par2_binary, timeout=300).create_all(slices, 5, workers=3)
+    assert time.monotonic() - started < 60
+    assert info.value.phase == "par2" and info.value.rc == 6
+    assert ".2.dar" in info.value.msg
+    with open(slices[2] + ".pid") as handle:
+        pid = int(handle.read())
+    with pytest.raises(ProcessLookupError):  # slice 3's par2 was running: it was killed
+        os.kill(pid, 0)
+
+
+def test_par2_create_all_stop_raises_stopped(tmp_path, helpers, fake_par2_binary):
+    slices = _slices(str(tmp_path / "s"), helpers)
+    with pytest.raises(command.Stopped):
+        par2_mod.Par2(binary=fake_par2_binary, timeout=60).create_all(slices, 5, workers=1, stop=lambda: True)
