@@ -134,7 +134,9 @@ class Dar(object):
     @staticmethod
     def _extract_args(archive_path, dest, paths, restore_owner):
         # -g takes paths literally (glob characters are plain there); -wa: dest is ours to overwrite.
-        args = ["-x", archive_path] + BASE + ["-R", dest, "-wa", "--fsa-scope", "none"]
+        # A file saved "dirty" (it changed while dar read it) would otherwise be skipped with rc 0 under -Q,
+        # as if the user had said no: restore what was saved, which the backup's warning named.
+        args = ["-x", archive_path] + BASE + ["-R", dest, "-wa", "--fsa-scope", "none", "--dirty-behavior", "no-warn"]
         for path in paths:
             args += ["-g", path]
         if not restore_owner:
@@ -149,7 +151,13 @@ class Dar(object):
         if result.rc == 0:
             return None
         if result.rc in DAR_WARNING_CODES:
-            return "%s finished with rc %d: %s" % (what, result.rc, meaning(result.rc))
+            warning = "%s finished with rc %d: %s" % (what, result.rc, meaning(result.rc))
+            named = problem_lines(result.stdout)
+            if named:
+                warning += "; dar said: " + "; ".join(named[:PROBLEM_LINES_SHOWN])
+                if len(named) > PROBLEM_LINES_SHOWN:
+                    warning += "; and %d more" % (len(named) - PROBLEM_LINES_SHOWN)
+            return warning
         detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
         last = detail[-1].strip() if detail else ""
         if result.timed_out:
@@ -159,6 +167,21 @@ class Dar(object):
         if last:
             msg += " (%s)" % last
         raise result.error(msg, phase)
+
+
+PROBLEM_LINES_SHOWN = 10
+
+
+def problem_lines(stdout):
+    """dar's own lines about single files (unreadable, changed while read), printed before its summary."""
+    lines = []
+    for line in stdout.splitlines():
+        text = line.strip()
+        if text.startswith("---"):
+            break
+        if text and not text.startswith("[... "):
+            lines.append(text)
+    return lines
 
 
 def slices_written(directory, basename):
