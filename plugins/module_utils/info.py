@@ -12,6 +12,7 @@ import tempfile
 
 from . import catalog as catalog_mod
 from . import naming
+from . import runner
 from .dar import iter_entries
 from .errors import DarBackupError
 from .history import Chains
@@ -119,5 +120,31 @@ def describe(dar, backup_dir, names=None, catalog_dir=None, par2_dir=None, path=
         }
         if path is not None:
             entry["versions"] = versions_of(dar, [a for a, i in zip(archives, infos) if i["readable"]], path)
+        result[name] = entry
+    return result
+
+
+def _record_age(record, now_utc):
+    try:
+        finished = datetime.datetime.strptime(record.get("finished") or "", "%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        return None
+    return int((now_utc - finished.replace(tzinfo=datetime.timezone.utc)).total_seconds())
+
+
+def runs_in(state_dir, now_utc=None):
+    """The runner's last runs per definition from ``<state_dir>/runs.jsonl`` (+ ``.1``), each with its age.
+
+    No directory or no file means no records (a host whose backups the modules make), not an error.
+    """
+    now_utc = now_utc or datetime.datetime.now(datetime.timezone.utc)
+    found = runner.last_runs(runner.read_records(state_dir))
+    result = {}
+    for name, entry in found.items():
+        if not isinstance(name, str):
+            continue
+        records = [entry["last_run"]] + list(entry["last_runs"].values())
+        for record in records:
+            record["age_seconds"] = _record_age(record, now_utc)
         result[name] = entry
     return result

@@ -17,6 +17,8 @@ description:
     rule for archives that do not record it), PAR2 coverage, the chains they form, and the state of the catalog
     database (missing, corrupt, in sync, archives missing from it or extra in it).
   - With O(path), also the versions of that file or directory across the archives.
+  - With O(state_dir), also the last runs of the on-host runner C(dar-backup-run) per definition, read from its run
+    records C(runs.jsonl) (and C(runs.jsonl.1)) there.
 options:
   backup_dir:
     description: Directory holding the archives.
@@ -34,6 +36,13 @@ options:
   path:
     description: A path relative to the definition's root whose versions to list (needs O(name)).
     type: str
+  state_dir:
+    description:
+      - The runner's state directory, where its run records are; C(~user) is expanded on the target.
+      - The configure role puts it in C(/var/lib/dar-backup) for root and in C(~user/.local/state/dar-backup) for any
+        other C(dar_backup_user).
+      - A missing directory or file means no run records, not an error.
+    type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -66,6 +75,12 @@ EXAMPLES = r"""
     name: docs
     path: Documents/tax/2025.pdf
   register: history
+
+- name: Archives and the runner's last runs
+  dar.backup.dar_info:
+    backup_dir: /srv/dar-backup
+    state_dir: /var/lib/dar-backup
+  register: backups_and_runs
 
 - name: Fail when the newest archive of docs is older than two days
   ansible.builtin.assert:
@@ -119,6 +134,22 @@ definitions:
       newest: {FULL: {archive: docs_FULL_2026-01-02_100301, time: "2026-01-02T10:03:01", age_seconds: 3600}}
       size_bytes: 7340032
       par2_complete: true
+runs:
+  description:
+    - With O(state_dir), per definition that has run records, C(last_run) (the newest record of any command) and
+      C(last_runs) (the newest record per command, C(backup), C(verify), C(restore), C(cleanup)).
+    - Each record is the runner's JSON record (C(status) SUCCESS, WARNING, FAILURE or SKIPPED, C(failed_phase),
+      C(error), C(durations), C(verify_passed), C(restore_test), C(catalog_added), C(dar_rc), ...) with
+      C(age_seconds), the seconds since it finished by the target's clock.
+  returned: when O(state_dir) is set
+  type: dict
+  sample:
+    docs:
+      last_run: {command: backup, status: SUCCESS, archive: docs_INCR_2026-01-05_190301, finished: "2026-01-05T18:04:12Z",
+                 age_seconds: 3600, failed_phase: null, error: null}
+      last_runs:
+        backup: {command: backup, status: SUCCESS, archive: docs_INCR_2026-01-05_190301,
+                 finished: "2026-01-05T18:04:12Z", age_seconds: 3600}
 """
 
 import os
@@ -128,7 +159,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dar.backup.plugins.module_utils import naming
 from ansible_collections.dar.backup.plugins.module_utils.dar import Dar
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
-from ansible_collections.dar.backup.plugins.module_utils.info import describe
+from ansible_collections.dar.backup.plugins.module_utils.info import describe, runs_in
 from ansible_collections.dar.backup.plugins.module_utils.restore import check_paths
 
 
@@ -140,6 +171,7 @@ def main():
             catalog_dir=dict(type="path"),
             par2_dir=dict(type="path"),
             path=dict(type="str"),
+            state_dir=dict(type="path"),
         ),
         required_by={"path": "name"},
         supports_check_mode=True,
@@ -152,7 +184,10 @@ def main():
                                catalog_dir=params["catalog_dir"], par2_dir=params["par2_dir"], path=path)
     except DarBackupError as exc:
         module.fail_json(**exc.fail_json_args())
-    module.exit_json(changed=False, definitions=definitions)
+    result = dict(changed=False, definitions=definitions)
+    if params["state_dir"]:
+        result["runs"] = runs_in(params["state_dir"])
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
