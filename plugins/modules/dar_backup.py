@@ -340,9 +340,11 @@ warnings:
   sample: ["dar -c (create) finished with rc 11: some files changed while they were being saved (they are marked dirty)"]
 """
 
+import signal
+
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dar.backup.plugins.module_utils.backup import raise_on_sigterm, run_backup
+from ansible_collections.dar.backup.plugins.module_utils.backup import Interrupted, raise_on_sigterm, run_backup
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
 from ansible_collections.dar.backup.plugins.module_utils.settings import request_from_options
 
@@ -406,6 +408,11 @@ def main():
         result = run_backup(request, check_mode=module.check_mode)
     except DarBackupError as exc:
         module.fail_json(**exc.fail_json_args())
+    except Interrupted as exc:
+        # The engine has already cleaned up (see BackupRun.run); a one-line failure, not a traceback.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        module.fail_json(msg="interrupted: %s; what the run had not yet published was removed; run the backup again" % exc,
+                         phase="interrupted")
     for warning in result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)

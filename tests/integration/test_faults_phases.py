@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import catalog_basenames, dar_test, run_module, write_file
+from conftest import catalog_basenames, dar_test, parse_adhoc, run_module, write_file
 
 NAME = "docs"
 
@@ -55,7 +55,8 @@ def assert_nothing_lost(backup_dir, good, before):
 
 
 def stalling_tool(tmp_path, tool, trigger):
-    """A `tool` for PATH that runs the real one, except for `tool <trigger> ...`: it writes a marker and sleeps.
+    """A `tool` for PATH that runs the real one, except when `trigger` is among its first three arguments
+    (`dar -x`, `par2 create`, `dar_manager -B db -A`): then it writes a marker and sleeps.
 
     It replaces itself with the real program (exec), and the sleeping one is the very process the module
     started, so the kernel's parent-death signal that the module sets on its children applies to it too.
@@ -68,7 +69,7 @@ def stalling_tool(tmp_path, tool, trigger):
     script.write_text(
         "#!/usr/bin/python3\n"
         "import os, sys, time\n"
-        "if sys.argv[1:2] == [%r]:\n"
+        "if %r in sys.argv[1:4]:\n"
         "    with open(%r, 'w') as handle:\n"
         "        handle.write('%%d %%d\\n' %% (os.getpid(), os.getppid()))\n"
         "    os.rename(%r, %r)\n"
@@ -105,12 +106,38 @@ def wait_gone(pid, timeout=30):
     return False
 
 
+def stop_run(proc, stalled, module, target):
+    """Kill or stop the run as ``target`` says; returns the ansible CLI's output."""
+    try:
+        if target == "module":
+            os.kill(module, signal.SIGKILL)
+        elif target == "group":
+            # The whole ansible command: CLI, worker and module, as a closed terminal or the OOM killer would.
+            os.killpg(proc.pid, signal.SIGKILL)
+            os.kill(module, signal.SIGKILL)
+        else:
+            # As from a task timeout or `systemctl stop`: the module unwinds and cleans up at once.
+            os.kill(module, signal.SIGTERM)
+        out, _err = proc.communicate(timeout=120)
+        assert wait_gone(module), "the module survived"
+        assert wait_gone(stalled), "the stalled child outlived the module"
+    finally:
+        for pid in (stalled, module):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return out.decode("utf-8", "replace")
+
+
 @pytest.mark.parametrize("phase,tool,trigger,target", [
     ("restore_test", "dar", "-x", "module"),
     ("restore_test", "dar", "-x", "group"),
+    ("restore_test", "dar", "-x", "sigterm"),
     ("par2", "par2", "create", "module"),
+    ("par2", "par2", "create", "sigterm"),
 ])
-def test_kill_9_after_create(source, backup_dir, tmp_path, phase, tool, trigger, target):
+def test_killed_before_publication(source, backup_dir, tmp_path, phase, tool, trigger, target):
     full = run_module("dar_backup", args_for(source, backup_dir, level="full"))
     assert not full.failed, full
     before = checksums(backup_dir)
@@ -119,40 +146,61 @@ def test_kill_9_after_create(source, backup_dir, tmp_path, phase, tool, trigger,
     env, marker = stalling_tool(tmp_path, tool, trigger)
     proc = run_module("dar_backup", args_for(source, backup_dir, level="diff"), env=env, popen=True)
     stalled, module = wait_for_marker(marker, proc)
-    try:
-        if target == "module":
-            os.kill(module, signal.SIGKILL)
-        else:
-            # The whole ansible command: CLI, worker and module, as a killed terminal or OOM killer would.
-            os.killpg(proc.pid, signal.SIGKILL)
-            os.kill(module, signal.SIGKILL)
-        proc.communicate(timeout=60)
-        assert wait_gone(module), "the module survived kill -9"
-        assert wait_gone(stalled), "the %s of the %s phase outlived the killed module" % (tool, phase)
-    finally:
-        for pid in (stalled, module):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    out = stop_run(proc, stalled, module, target)
 
-    # The killed run left only its staging area: no slice, no PAR2 file, no catalog entry.
-    leftovers = staging_entries(backup_dir)
-    assert len(leftovers) == 1 and leftovers[0].startswith(NAME + "_DIFF_"), leftovers
-    killed = leftovers[0]
-    assert not [n for n in os.listdir(str(backup_dir)) if n.startswith(killed)]
+    # No slice, no PAR2 file, no catalog entry of the stopped run; the FULL untouched.
+    assert not [n for n in os.listdir(str(backup_dir)) if NAME + "_DIFF_" in n]
     assert_nothing_lost(backup_dir, [full], before)
+    leftovers = staging_entries(backup_dir)
+    if target == "sigterm":
+        result = parse_adhoc(out)
+        assert result["failed"] and result["phase"] == "interrupted" and "signal 15" in result["msg"], result
+        assert "Traceback" not in out
+        assert leftovers == [], "SIGTERM must remove the staging area at once"
+    else:
+        # kill -9 runs no handler: only the staging area is left, for the next run to recover.
+        assert len(leftovers) == 1 and leftovers[0].startswith(NAME + "_DIFF_"), leftovers
 
     retry = run_module("dar_backup", args_for(source, backup_dir, level="diff"))
     assert not retry.failed, retry
-    assert retry.result["recovered"] == [killed], retry
+    assert retry.result["recovered"] == leftovers, retry
     assert staging_entries(backup_dir) == []
     assert retry.result["par2"]["files"] and retry.result["restore_test"]["passed"] is True
-    for name, digest in before.items():
-        if name.endswith((".dar", ".par2")):
-            assert checksums(backup_dir)[name] == digest
+    after = checksums(backup_dir)
+    assert all(after[name] == digest for name, digest in before.items() if not name.endswith(".db"))
     assert dar_test(full.result["archive_path"]) == 0 and dar_test(retry.result["archive_path"]) == 0
     assert catalog_basenames(str(backup_dir / (NAME + ".db"))) == [full.result["archive"], retry.result["archive"]]
+
+
+def test_killed_while_cataloging(source, backup_dir, tmp_path):
+    """Killed after publication, while dar_manager adds the archive: the archive is complete and verified, so it
+    stays; the catalog lacks it, dar_info says the catalog is out of sync, and dar_catalog state=present mends it.
+    Restores never needed the catalog."""
+    full = run_module("dar_backup", args_for(source, backup_dir, level="full"))
+    assert not full.failed, full
+    write_file(str(source / "docs" / "new.txt"), "new since the FULL\n" * 100)
+    env, marker = stalling_tool(tmp_path, "dar_manager", "-A")
+    proc = run_module("dar_backup", args_for(source, backup_dir, level="diff"), env=env, popen=True)
+    stalled, module = wait_for_marker(marker, proc)
+    stop_run(proc, stalled, module, "module")
+
+    assert staging_entries(backup_dir) == []
+    diffs = sorted(n[:-len(".1.dar")] for n in os.listdir(str(backup_dir)) if "_DIFF_" in n and n.endswith(".1.dar"))
+    assert len(diffs) == 1 and dar_test(str(backup_dir / diffs[0])) == 0
+    assert [n for n in os.listdir(str(backup_dir)) if n.startswith(diffs[0]) and n.endswith(".par2")]
+    assert catalog_basenames(str(backup_dir / (NAME + ".db"))) == [full.result["archive"]]
+    info = run_module("dar_info", {"backup_dir": str(backup_dir), "name": NAME})
+    catalog = info.result["definitions"][NAME]["catalog"]
+    assert not catalog["in_sync"] and catalog["missing"] == diffs, info
+
+    dest = tmp_path / "restored"
+    restore = run_module("dar_restore", {"name": NAME, "backup_dir": str(backup_dir), "dest": str(dest),
+                                         "paths": ["docs/new.txt"]})
+    assert not restore.failed and restore.result["archive"] == diffs[0], restore
+    assert (dest / "docs" / "new.txt").read_bytes() == (source / "docs" / "new.txt").read_bytes()
+    mend = run_module("dar_catalog", {"name": NAME, "backup_dir": str(backup_dir)})
+    assert not mend.failed and mend.changed and mend.result["added"] == diffs, mend
+    assert catalog_basenames(str(backup_dir / (NAME + ".db"))) == [full.result["archive"]] + diffs
 
 
 @pytest.mark.parametrize("damage,caught_by", [
