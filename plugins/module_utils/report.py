@@ -41,6 +41,8 @@ LABELS = {GREEN: "OK", AMBER: "WARN", RED: "FAIL", UNKNOWN: "UNKNOWN"}
 # (report key, engine phase name, label) in the order a backup runs them.
 PHASES = (("dar", "create", "dar"), ("test", "verify", "test"), ("restore_test", "restore_test", "restore test"),
           ("par2", "par2", "PAR2"), ("catalog", "catalog", "catalog"))
+# The engine's phases in the order a backup runs them (publish moves the tested archive into place).
+RUN_ORDER = ("create", "verify", "restore_test", "par2", "publish", "catalog")
 OK = "ok"
 FAILED = "failed"
 NOT_RUN = "not run"
@@ -161,11 +163,13 @@ def freshness(newest, limits):
 def _phases_from_record(record):
     failed = record.get("failed_phase") if record.get("status") == FAILURE else None
     durations = record.get("durations") or {}
+    # A failed run records no phase durations: the phases before the failed one passed, or it was not reached.
+    reached = RUN_ORDER.index(failed) if failed in RUN_ORDER else -1
     phases = {}
     for key, phase, _label in PHASES:
         if failed == phase:
             phases[key] = FAILED
-        elif phase in durations:
+        elif phase in durations or RUN_ORDER.index(phase) < reached:
             phases[key] = OK
         else:
             phases[key] = NOT_RUN
