@@ -31,7 +31,7 @@ endif
 SYSTEM_DEPS := dar:dar dar_manager:dar dar_static:dar-static par2:par2 \
                git:git shellcheck:shellcheck \
                podman:podman runc:runc debootstrap:debootstrap iptables:iptables \
-               faketime:faketime
+               faketime:faketime chromium:chromium
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
