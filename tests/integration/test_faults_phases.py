@@ -54,9 +54,9 @@ def assert_nothing_lost(backup_dir, good, before):
     assert catalog_basenames(str(backup_dir / (NAME + ".db"))) == [r.result["archive"] for r in good]
 
 
-def stalling_tool(tmp_path, tool, trigger):
-    """A `tool` for PATH that runs the real one, except when `trigger` is among its first three arguments
-    (`dar -x`, `par2 create`, `dar_manager -B db -A`): then it writes a marker and sleeps.
+def stalling_tool(tmp_path, tool, *triggers):
+    """A `tool` for PATH that runs the real one, except when every one of ``triggers`` is among its first three
+    arguments (`dar -x`, `par2 create`, `dar_manager -B db -A`): then it writes a marker and sleeps.
 
     It replaces itself with the real program (exec), and the sleeping one is the very process the module
     started, so the kernel's parent-death signal that the module sets on its children applies to it too.
@@ -64,18 +64,18 @@ def stalling_tool(tmp_path, tool, trigger):
     real = shutil.which(tool)
     bindir = tmp_path / ("stall-" + tool)
     bindir.mkdir()
-    marker = tmp_path / ("%s-%s.stalled" % (tool, trigger.strip("-")))
+    marker = tmp_path / ("%s.stalled" % tool)
     script = bindir / tool
     script.write_text(
         "#!/usr/bin/python3\n"
         "import os, sys, time\n"
-        "if %r in sys.argv[1:4]:\n"
+        "if all(t in sys.argv[1:4] for t in %r):\n"
         "    with open(%r, 'w') as handle:\n"
         "        handle.write('%%d %%d\\n' %% (os.getpid(), os.getppid()))\n"
         "    os.rename(%r, %r)\n"
         "    time.sleep(3600)\n"
         "os.execv(%r, [%r] + sys.argv[1:])\n"
-        % (trigger, str(marker) + ".tmp", str(marker) + ".tmp", str(marker), real, real))
+        % (list(triggers), str(marker) + ".tmp", str(marker) + ".tmp", str(marker), real, real))
     script.chmod(0o755)
     return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}, marker
 
@@ -338,3 +338,34 @@ def test_interrupted_publication_is_taken_back(source, backup_dir):
     assert all(after[n] == d for n, d in before.items() if n.startswith(full.result["archive"] + "."))
     assert dar_test(full.result["archive_path"]) == 0 and dar_test(retry.result["archive_path"]) == 0
     assert catalog_basenames(str(backup_dir / (NAME + ".db"))) == [full.result["archive"], retry.result["archive"]]
+
+
+def test_restore_killed_during_extraction(source, backup_dir, tmp_path):
+    """dar_restore extracts into a staging directory inside dest and moves files into place only at the end:
+    kill -9 while dar -x writes leaves dest as it was (plus that directory), and the next restore clears it."""
+    full = run_module("dar_backup", args_for(source, backup_dir, level="full"))
+    write_file(str(source / "docs" / "new.txt"), "new since the FULL\n" * 100)
+    diff = run_module("dar_backup", args_for(source, backup_dir, level="diff"))
+    assert not full.failed and not diff.failed, (full, diff)
+    dest = tmp_path / "dest"
+    write_file(str(dest / "mine.txt"), b"the user's own file\n", 1000000000)
+
+    # The FULL is extracted first; dar stalls on the DIFF, with the FULL's files already in staging.
+    env, marker = stalling_tool(tmp_path, "dar", "-x", diff.result["archive_path"])
+    proc = run_module("dar_restore", {"name": NAME, "backup_dir": str(backup_dir), "dest": str(dest)}, env=env,
+                      popen=True)
+    stalled, module = wait_for_marker(marker, proc)
+    stop_run(proc, stalled, module, "module")
+    names = sorted(os.listdir(str(dest)))
+    assert len(names) == 2 and names[0].startswith(".dar-restore-") and names[1] == "mine.txt", names
+    assert (dest / "mine.txt").read_bytes() == b"the user's own file\n"
+
+    again = run_module("dar_restore", {"name": NAME, "backup_dir": str(backup_dir), "dest": str(dest)})
+    assert not again.failed, again
+    assert not [n for n in os.listdir(str(dest)) if n.startswith(".dar-restore-")]
+    for current, _dirs, files in os.walk(str(source)):
+        for name in files:
+            rel = os.path.relpath(os.path.join(current, name), str(source))
+            if not rel.startswith("cache"):
+                assert (dest / rel).read_bytes() == (source / rel).read_bytes(), rel
+    assert (dest / "mine.txt").read_bytes() == b"the user's own file\n"
