@@ -32,7 +32,7 @@ options:
     description:
       - One entry per inventory host of the gathering play, with the keys C(host) (inventory name, required),
         C(result) (the registered result of M(dar.backup.dar_info) for that host, including an unreachable or
-        failed one; empty when the host was not gathered), C(definitions) (the host's C(dar_backup_definitions):
+        failed one; empty when the host was not gathered), C(definitions) (the host's C(dar_backup_definitions),
         a list of dicts with C(name) and optionally C(schedule), C(par2), C(catalog)), C(schedule) (the host's
         C(dar_backup_schedule); null for the configure role's defaults) and C(max_age) (the host's
         C(dar_backup_max_age), a dict of C(full), C(diff), C(incr) durations such as C(400d), C(35d), C(5d)).
@@ -45,8 +45,9 @@ options:
     default: ~/dar-backup-report
   drills_file:
     description:
-      - JSON file of restore drill results, C({host: {definition: {time, target, archive, files, passed, failures,
-        error}}}), shown in the C(last drill) column. A missing file means no drills.
+      - JSON file of restore drill results, an object of host to definition to a result with C(time), C(target),
+        C(archive), C(files), C(passed), C(failures) and C(error), shown in the C(last drill) column. A missing file
+        means no drills.
       - Defaults to C(drills.json) in O(report_dir), where the drill playbook writes it.
     type: path
   max_age_grace:
