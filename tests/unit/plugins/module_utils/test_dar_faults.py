@@ -60,8 +60,8 @@ def test_warning_without_named_files_is_the_plain_meaning(monkeypatch):
 
 
 def test_many_problem_lines_are_capped(monkeypatch):
-    text = "[... 9000 bytes cut ...]\n" + "".join("Error while saving /s/f%02d: Permission denied\n" % i
-                                                for i in range(25))
+    lines = ["Error while saving /s/f%02d: Permission denied\n" % i for i in range(25)]
+    text = "[... 9000 bytes cut ...]\n" + "".join(lines)
     fake(monkeypatch, 5, text + SUMMARY)
     _result, warning = dar_mod.Dar(binary="dar").create("/b/x", ["-R", "/src"])
     assert "/s/f00:" in warning and "/s/f09:" in warning and "/s/f10:" not in warning
