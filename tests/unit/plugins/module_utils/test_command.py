@@ -194,3 +194,12 @@ def test_run_many_stop_kills_the_running_children(tmp_path):
     assert time.monotonic() - started < 30
     assert all(_dead(int(f.read_text())) for f in files)
     assert asked and all(r == [None, None, None] for r in asked)  # the third never started
+
+
+def test_openmp_threads_sleep_instead_of_spinning(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    res = command.run(py("import os; print(os.environ['OMP_WAIT_POLICY'])"), timeout=30)
+    assert res.stdout == "PASSIVE\n"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # a deliberate setting is kept
+    res = command.run(py("import os; print(os.environ['OMP_WAIT_POLICY'])"), timeout=30)
+    assert res.stdout == "ACTIVE\n"
