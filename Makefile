@@ -3,6 +3,7 @@
 #   make setup   system packages, .venv, build + install the collection
 #   make test    setup, then unit, integration, molecule, lint, sanity (in that order)
 #   make demo    setup, then playbooks/demo.yml on localhost
+#   make bench   setup, then the benchmark (prints tables; not part of `make test`)
 #   make clean   remove everything setup and the tests created in the tree
 #
 # Runs as root, or as a user with sudo for apt-get. See docs/development.md.
@@ -41,7 +42,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # $(call step,message[,label]): announce a step; the label defaults to the target.
 step = @printf '\n==> [%s] %s\n' "$(or $(2),$@)" "$(1)"
 
-.PHONY: setup system-packages collection test unit integration molecule lint sanity demo clean
+.PHONY: setup system-packages collection test unit integration molecule lint sanity demo bench clean
 
 ## setup: everything the tests and the demo need, idempotent
 setup: system-packages $(STAMP) collection
@@ -137,6 +138,23 @@ demo: setup
 	$(call step,demo playbook)
 	"$(VENV)/bin/ansible-playbook" -i localhost, -c local \
 	    -e ansible_python_interpreter="$(VPY)" playbooks/demo.yml
+
+## bench: timings on this machine (docs/performance.md); never part of `make test`.
+# BENCH_ARGS go to bench/bench.py (e.g. --size 64M --runs 1); FLEET_ARGS to bench/fleet.py;
+# BENCH_FLEET=0 skips the podman part. Tables go to stdout and to .cache/bench/.
+BENCH_ARGS ?=
+FLEET_ARGS ?=
+BENCH_FLEET ?= 1
+bench: export CONTAINERS_CONF := $(CURDIR)/.cache/molecule/containers.conf
+bench: setup
+	$(call step,benchmark: backup / PAR2 block counts / point-in-time restore)
+	mkdir -p .cache/bench
+	"$(VPY)" bench/bench.py --json .cache/bench/bench.json $(BENCH_ARGS) | tee .cache/bench/bench.md
+	@if [ "$(BENCH_FLEET)" = 1 ]; then \
+	    printf '\n==> [%s] %s\n' "$@" "benchmark: fleet over podman"; \
+	    tests/molecule/build-image.sh; \
+	    "$(VPY)" bench/fleet.py --json .cache/bench/fleet.json $(FLEET_ARGS) | tee .cache/bench/fleet.md; \
+	fi
 
 clean:
 	$(call step,removing build and test outputs)
