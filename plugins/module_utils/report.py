@@ -255,8 +255,8 @@ def _drill_problem(drill):
 
 
 def _age_reason(level, entry, word):
-    return "%s: newest %s is %s old, max_age %s" % (word, COVERING[level], human_duration(entry["age_seconds"]),
-                                                 human_duration(entry["max_age_seconds"]))
+    return "%s: newest %s is %s old, max_age %s" % (
+        word, COVERING[level], human_duration(entry["age_seconds"]), human_duration(entry["max_age_seconds"]))
 
 
 def build_row(host, name, info, runs, config, host_config, drill, grace, start):

@@ -147,8 +147,8 @@ def _phases(row):
     for key, _phase, label in PHASES:
         value = row["phases"][key]
         css = "phase-" + value.replace(" ", "-")
-        parts.append('<span class="phase %s" data-phase="%s">%s: %s</span>' % (esc(css), esc(key), esc(label),
-                                                                                 esc(value if value != OK else "ok")))
+        parts.append('<span class="phase %s" data-phase="%s">%s: %s</span>' % (
+            esc(css), esc(key), esc(label), esc(value if value != OK else "ok")))
     run = row["last_run"]
     source = row["phase_source"]
     if run:
@@ -246,10 +246,11 @@ def render(report, title="dar.backup fleet report"):
         out.append('<div class="offenders" id="offenders"><b>Needs attention (%d)</b><pre>%s</pre></div>'
                    % (len(report["offenders"]), esc("\n".join(report["offenders"]))))
     out.append('<p class="small">chart markers: %s</p>' % legend)
-    out.append('<table class="report" id="report"><thead><tr>%s</tr></thead><tbody>' % "".join(
-        "<th>%s</th>" % h for h in ("State", "Host", "Definition", "Last verified", "Age / max_age per level",
-                                     "Chain", "Last run: dar, test, restore test, PAR2, catalog", "PAR2",
-                                     "Catalog", "Size", "Last drill", "Size over time", "Problems")))
+    headings = ("State", "Host", "Definition", "Last verified", "Age / max_age per level", "Chain",
+                "Last run: dar, test, restore test, PAR2, catalog", "PAR2", "Catalog", "Size", "Last drill",
+                "Size over time", "Problems")
+    out.append('<table class="report" id="report"><thead><tr>%s</tr></thead><tbody>'
+               % "".join("<th>%s</th>" % h for h in headings))
     out.extend(_row(row) for row in report["rows"])
     out.append("</tbody></table>")
     empty = [h["host"] for h in report["hosts"] if h["reachable"] and not h["definitions"]]
@@ -259,4 +260,3 @@ def render(report, title="dar.backup fleet report"):
                'missing: the newest archive has no PAR2 set or is not in the catalog.</p>')
     out.append("</body></html>")
     return "\n".join(out) + "\n"
-

@@ -88,7 +88,7 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - RV(changed) means the fleet's state differs from the previous report in O(report_dir) (another state, reason,
+  - C(changed) means the fleet's state differs from the previous report in O(report_dir) (another state, reason,
     archive, run or drill); ages and the time of the report do not count. The files are rewritten on every run, so
     their ages are current.
 seealso:
@@ -160,7 +160,7 @@ rows:
   type: list
   elements: dict
 fingerprint:
-  description: Digest of the fleet's state in this report (what RV(changed) compares).
+  description: Digest of the fleet's state in this report (what C(changed) compares).
   returned: always
   type: str
 notified:

@@ -147,8 +147,8 @@ def report_page(tmp_path_factory):
 
 def test_report_json_of_the_page(report_page):
     report = report_page["report"]
-    assert [(r["host"], r["state"]) for r in report["rows"]] == [("web1", "green"), (STALE_HOST, "red"),
-                                                                ("gone", "unknown")]
+    assert [(r["host"], r["state"]) for r in report["rows"]] == [
+        ("web1", "green"), (STALE_HOST, "red"), ("gone", "unknown")]
     assert report["offenders"][0] == "%s docs: STALE: newest INCR, DIFF or FULL is 6d old, max_age 2d" % STALE_HOST
 
 

@@ -39,11 +39,11 @@ def info(*archives, **catalog):
             "par2_complete": all(a["par2"]["complete"] for a in archives)}
 
 
-def host(name="web1", definitions=None, runs=None, config=None, schedule=DAILY, max_age=None, result=None):
+def host(name="web1", definitions=None, runs=None, config=None, schedule="daily", max_age=None, result=None):
     if result is None:
         result = {"changed": False, "definitions": definitions or {}, "runs": runs or {}}
     return {"host": name, "result": result, "definitions": config if config is not None else [{"name": "docs"}],
-            "schedule": schedule, "max_age": max_age}
+            "schedule": dict(DAILY) if schedule == "daily" else schedule, "max_age": max_age}
 
 
 def record(status="SUCCESS", age=3600, failed_phase=None, error=None, command="backup", **extra):
