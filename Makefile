@@ -32,7 +32,7 @@ endif
 SYSTEM_DEPS := dar:dar dar_manager:dar dar_static:dar-static par2:par2 \
                git:git shellcheck:shellcheck \
                podman:podman runc:runc debootstrap:debootstrap iptables:iptables \
-               faketime:faketime chromium:chromium
+               faketime:faketime chromium:chromium systemd-analyze:systemd
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 

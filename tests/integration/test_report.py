@@ -303,3 +303,27 @@ def test_check_mode_writes_nothing(fleet, tmp_path):
     assert proc.returncode == 0, proc.stdout
     assert "dar.backup report: 1 green, 0 amber, 0 red, 0 unknown (1 host x definition)" in proc.stdout
     assert not report_dir.exists()
+
+
+def test_oncalendar_agrees_with_systemd_analyze(tmp_path):
+    """Our evaluator against systemd's own, for the calendars the configure role and users write."""
+    tool = shutil.which("systemd-analyze")
+    assert tool, "systemd-analyze is not installed: run the tests through `make test`, whose setup installs systemd"
+    checker = ("import datetime, json, sys\n"
+               "sys.path.insert(0, sys.argv[1])\n"
+               "from dar_backup_engine import oncalendar\n"
+               "base = datetime.datetime(2026, 11, 22, 2, 30, 0)\n"
+               "print(json.dumps([str(t) for t in oncalendar.parse(sys.argv[2]).firings(base, 25)]))\n")
+    engine = engine_package(str(tmp_path / "lib"))
+    for expr in ("*-12-30 10:03:00", "*-*-01 19:03:00", "*-*-04/3 19:03:00", "*-*-* 21:07:00", "Mon..Fri 08:00",
+                 "Sat,Sun 12:30", "*-*-1,15 02:00", "*-*-1..5/2 03:00:30", "quarterly", "semiannually", "weekly",
+                 "*:0/20", "*-*-31", "Wed *-*-1..7 04:00", "*-02-29 06:00"):
+        proc = subprocess.run([tool, "calendar", "--iterations=25", "--base-time=2026-11-22 02:30:00 UTC", expr],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              env=dict(os.environ, TZ="UTC"), check=False)
+        assert proc.returncode == 0, proc.stderr
+        want = re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", proc.stdout)
+        assert len(want) == 25, proc.stdout
+        got = subprocess.run([TARGET_PYTHON, "-c", checker, engine, expr], stdout=subprocess.PIPE,
+                             universal_newlines=True, check=True).stdout
+        assert json.loads(got) == want, expr
