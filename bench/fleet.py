@@ -84,6 +84,7 @@ def write_inventory(path, names):
     inventory = {"all": {"hosts": hosts, "vars": {
         "ansible_connection": "containers.podman.podman",
         "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_become_method": "ansible.builtin.su",  # the image has no sudo; root su needs no password
         "dar_backup_dir": "/srv/dar-backup",
         "dar_backup_definitions": [{"name": "docs", "root": "/data/docs", "restore_test": {"files": 5}}],
     }}}
