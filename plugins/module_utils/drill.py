@@ -22,6 +22,7 @@ import tempfile
 from . import naming
 from .dar import iter_entries
 from .errors import DarBackupError
+from .fsutil import write_atomically
 from .history import Chains
 from .restore import check_paths
 from .restore_test import parse_size, reservoir_sample
@@ -421,23 +422,6 @@ def _read_existing(path):
     return {}, aside
 
 
-def write_json_atomic(path, data):
-    directory = os.path.dirname(path)
-    fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
 def record(report_dir, drills, check_mode=False, now=None):
     """Merge these drills into <report_dir>/drills.json: other hosts' and definitions' entries are kept."""
     if not report_dir or not os.path.isabs(report_dir):
@@ -456,7 +440,7 @@ def record(report_dir, drills, check_mode=False, now=None):
         merged, aside = _read_existing(path)
         for host, by_definition in entries.items():
             merged.setdefault(host, {}).update(by_definition)
-        write_json_atomic(path, merged)
+        write_atomically(path, json.dumps(merged, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise DarBackupError("cannot write %s: %s" % (path, exc.strerror or exc), phase="record")
     result["set_aside"] = aside

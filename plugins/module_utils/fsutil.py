@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 
 
 def move_into(src, dst_dir):
@@ -29,3 +30,19 @@ def move_into(src, dst_dir):
         raise
     os.unlink(src)
     return dst
+
+
+def write_atomically(path, text, mode=0o644):
+    """Replace path with text: readers see the old file or the whole new one, never a part."""
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
