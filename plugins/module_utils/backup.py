@@ -370,9 +370,13 @@ class BackupRun(object):
         return result
 
 
+# More par2 processes than this would mostly compete for the disk (and each holds its own buffers).
+MAX_PAR2_WORKERS = 4
+
+
 def par2_workers(slices):
     """par2 processes at a time: one per core, as par2's own threads leave cores idle while it hashes."""
-    return max(1, min(slices, os.cpu_count() or 1))
+    return max(1, min(slices, os.cpu_count() or 1, MAX_PAR2_WORKERS))
 
 
 def _tools(request):

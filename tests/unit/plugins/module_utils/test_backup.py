@@ -878,7 +878,7 @@ def test_par2_without_checks(make_request, backup_dir, tools):
     assert len(result["par2"]["files"]) == 4
 
 
-@pytest.mark.parametrize("slices, cpus, expected", [(1, 8, 1), (3, 2, 2), (5, 8, 5), (4, None, 1)])
+@pytest.mark.parametrize("slices, cpus, expected", [(1, 8, 1), (3, 2, 2), (3, 8, 3), (9, 64, 4), (4, None, 1)])
 def test_par2_workers(monkeypatch, slices, cpus, expected):
     monkeypatch.setattr(backup_mod.os, "cpu_count", lambda: cpus)
     assert backup_mod.par2_workers(slices) == expected
