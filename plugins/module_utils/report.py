@@ -468,8 +468,12 @@ def _row_text(row):
         return row["reasons"][0]
     last = row["last_verified"]
     parts = ["last %s %s ago" % (last["level"], human_duration(last["age_seconds"])) if last else "no archive"]
+    if row["chain"]:
+        parts.append("chain %s" % row["chain"]["text"])
+    if row["archives"]:
+        parts.append("%d archive(s) %s" % (len(row["archives"]), human_size(row["sizes"]["total_bytes"])))
     run = row["last_run"]
-    parts.append("run %s" % run["status"] if run else "no runner records")
+    parts.append("last run %s" % run["status"] if run else "no runner records")
     if row["reasons"]:
         parts.append(row["reasons"][0] + (" (+%d)" % (len(row["reasons"]) - 1) if len(row["reasons"]) > 1 else ""))
     return ", ".join(parts)

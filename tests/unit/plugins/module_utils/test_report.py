@@ -314,7 +314,7 @@ def test_summary_lines_worst_first():
     assert lines[0] == rep["headline"]
     assert lines[1].startswith("FAIL    db1  docs") and "STALE" in lines[1]
     assert lines[2].startswith("UNKNOWN gone docs UNKNOWN: unreachable: refused")
-    assert lines[3].startswith("OK      web1 docs last FULL 1h ago, no runner records")
+    assert lines[3] == "OK      web1 docs last FULL 1h ago, chain FULL, 1 archive(s) 1000 B, no runner records"
     assert len(report.summary_lines(rep, limit=1)) == 3
 
 
