@@ -162,8 +162,8 @@ def sample(dar, backup_dir, name, root, files=10, seed=None, max_size="100M"):
     }
     result.update(counts)
     if chosen:
-        result["msg"] = "sampled %d of %d unchanged file(s) of %s" % (len(chosen), counts["candidates"],
-                                                                    newest.basename)
+        result["msg"] = "sampled %d of %d unchanged file(s) of %s" % (
+            len(chosen), counts["candidates"], newest.basename)
     else:
         result["msg"] = "no file of %s is unchanged on the source (%d regular file(s) in it, %d changed since, " \
                         "%d gone, %d over max_size)" % (newest.basename, counts["in_archive"],

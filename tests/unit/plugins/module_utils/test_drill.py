@@ -169,10 +169,10 @@ def test_sample_without_archives_says_no_archive(tmp_path):
 def test_sample_validates(tree, kwargs, words):
     root, backup = tree
     root.mkdir()
-    args = {"name": "docs", "root": str(root)}
+    args = {"backup_dir": str(backup), "name": "docs", "root": str(root)}
     args.update(kwargs)
     with pytest.raises(DarBackupError) as info:
-        drill.sample(FakeDar(""), str(backup), args.pop("name"), args.pop("root"), **args)
+        drill.sample(FakeDar(""), **args)
     assert words in info.value.msg
     assert info.value.phase == "validate"
 
