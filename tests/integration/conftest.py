@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -240,3 +241,14 @@ def user_workdir():
     os.chmod(path, 0o755)
     yield pathlib.Path(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size):
+    """A tmpfs of ``size`` (e.g. "3m") mounted on ``path`` for the block: a disk that fills up on cue."""
+    os.makedirs(str(path), exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)

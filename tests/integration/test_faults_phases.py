@@ -14,12 +14,11 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
 import time
 
 import pytest
 
-from conftest import catalog_basenames, dar_test, parse_adhoc, run_module, write_file
+from conftest import catalog_basenames, dar_test, parse_adhoc, run_module, small_tmpfs, write_file
 
 NAME = "docs"
 
@@ -255,10 +254,7 @@ def test_slice_damaged_before_it_is_checked_is_never_published(source, backup_di
 
 def test_disk_full_during_par2(source, workdir):
     """The archive fits, its PAR2 files do not: the run fails in the PAR2 phase and leaves nothing behind."""
-    mount = workdir / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], check=True)
-    try:
+    with small_tmpfs(workdir / "small", "3m") as mount:
         backup_dir = mount / "backups"
         # 100 blocks: with par2's default of 2000, every volume file repeats 40 KiB of block checksums.
         par2 = {"block_count": 100, "redundancy_diff": 100}
@@ -281,8 +277,6 @@ def test_disk_full_during_par2(source, workdir):
         assert retry.result["par2"]["files"]
         assert catalog_basenames(str(backup_dir / (NAME + ".db"))) == [full.result["archive"],
                                                                        retry.result["archive"]]
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_corrupt_catalog_during_backup(source, backup_dir):
