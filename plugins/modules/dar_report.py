@@ -177,12 +177,12 @@ notify_errors:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dar.backup.plugins.module_utils import report as report_mod
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
+from ansible_collections.dar.backup.plugins.module_utils.fsutil import write_atomically
 from ansible_collections.dar.backup.plugins.module_utils.report_html import render
 
 
@@ -207,20 +207,6 @@ def previous_fingerprint(path):
             return json.load(handle).get("fingerprint")
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def write_atomically(path, text):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main():
