@@ -279,7 +279,7 @@ def test_par2_settings_per_level():
     assert s.redundancy_for("DIFF") == 5
     assert s.redundancy_for("INCR") == 3
     assert s.enabled is True
-    assert s.directory is None and s.block_count is None
+    assert s.directory is None and s.block_count == backup_mod.DEFAULT_PAR2_BLOCK_COUNT == 1000
 
 
 def test_par2_settings_directory_absolute(tmp_path, monkeypatch):
@@ -882,3 +882,9 @@ def test_par2_without_checks(make_request, backup_dir, tools):
 def test_par2_workers(monkeypatch, slices, cpus, expected):
     monkeypatch.setattr(backup_mod.os, "cpu_count", lambda: cpus)
     assert backup_mod.par2_workers(slices) == expected
+
+
+def test_par2_block_count_default_reaches_par2(make_request, tools):
+    fakes = tools(slices=2)
+    run_backup(make_request(par2=Par2Settings(redundancy=5)), now=NOW, tools=fakes)
+    assert [c[2] for c in fakes["par2"].calls] == [1000, 1000]
