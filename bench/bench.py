@@ -20,6 +20,7 @@ import argparse
 import datetime
 import glob
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -127,7 +128,8 @@ class Settings(object):
         self.compression = "zstd:3"
         self.slice_size = args.slice
         self.redundancy = 5
-        self.block_count = args.block_count
+        # Given to every variant, so (a) uses the engine's default too.
+        self.block_count = args.block_count or engine_module("backup").DEFAULT_PAR2_BLOCK_COUNT
         self.sample_files = 5
         self.max_size = "20M"
         self.seed = 1
@@ -150,13 +152,18 @@ class Settings(object):
 
     def dar_create_args(self, root):
         """What the engine passes to dar -c for these settings (the same compression masks, slicing)."""
-        sys.path.insert(0, os.path.join(REPO, "plugins"))
-        try:
-            from module_utils.definition import Definition  # pylint: disable=import-outside-toplevel
-        finally:
-            sys.path.pop(0)
-        return Definition(DEFINITION, root=root, compression=self.compression,
-                          slice_size=self.slice_size).create_args()
+        definition = engine_module("definition").Definition(DEFINITION, root=root, compression=self.compression,
+                                                            slice_size=self.slice_size)
+        return definition.create_args()
+
+
+def engine_module(name):
+    """One module of the working tree's engine (plugins/module_utils), imported as a plain package."""
+    sys.path.insert(0, os.path.join(REPO, "plugins"))
+    try:
+        return importlib.import_module("module_utils." + name)
+    finally:
+        sys.path.pop(0)
 
 
 def restore_sample(root, count, max_size, seed):
@@ -534,7 +541,8 @@ def build_parser():
     parser.add_argument("--slice", default=None, help="slice size (default: a quarter of --size, e.g. 256M)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement (median reported)")
     parser.add_argument("--parts", default="backup,par2,pitr", help="comma list of backup, par2, pitr")
-    parser.add_argument("--block-count", type=int, default=None, help="PAR2 block count for the backup part")
+    parser.add_argument("--block-count", type=int, default=None,
+                        help="PAR2 block count for the backup part (default: the engine's default)")
     parser.add_argument("--block-counts", default="500,1000,2000", help="block counts for the par2 part")
     parser.add_argument("--before", metavar="REV", help="also measure the module as it was at git revision REV")
     parser.add_argument("--work", default="/var/tmp/dar-bench", help="work directory (data set cached there)")
