@@ -52,7 +52,7 @@ options:
     type: int
     default: 5
   block_count:
-    description: PAR2 block count for O(create_missing); par2's default when unset.
+    description: PAR2 block count per slice for O(create_missing); 1000 when unset, as for M(dar.backup.dar_backup).
     type: int
   test:
     description:
