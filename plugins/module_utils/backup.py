@@ -361,7 +361,7 @@ class BackupRun(object):
             started = time.monotonic()
             try:
                 result["catalog"]["created"] = self.catalog.ensure()
-                self.catalog.add(result["archive_path"])
+                result["catalog"]["also_added"] = self._catalog_published(request, name)
                 result["catalog"]["added"] = True
             except DarBackupError as exc:
                 exc.msg = ("archive %s was made and verified, but registering it in catalog %s failed: %s; "
@@ -372,6 +372,19 @@ class BackupRun(object):
             finally:
                 self.durations["catalog"] = round(time.monotonic() - started, 3)
         return result
+
+
+    def _catalog_published(self, request, name):
+        """Register the new archive, and any published archive an earlier run could not register (killed
+        while cataloging): the catalog then lists every archive on disk, in time order. Returns the others."""
+        archives = naming.discover(request.backup_dir, request.definition.name)
+        action, added, _removed = catalog_mod.plan_sync(self.catalog.list(), catalog_mod.desired_entries(archives))
+        if action == "append":
+            for directory, base in added:
+                self.catalog.add(os.path.join(directory, base))
+        elif action != "ok":
+            catalog_mod.rebuild(self.catalog, archives)
+        return [base for _directory, base in added if base != name.basename]
 
 
 # More par2 processes than this would mostly compete for the disk (and each holds its own buffers).

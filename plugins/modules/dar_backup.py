@@ -320,10 +320,13 @@ par2:
   type: dict
   sample: {enabled: true, redundancy: 5, dir: /srv/backup, size_bytes: 402112, files: [/srv/backup/docs_DIFF_2026-11-21_190301.1.dar.par2]}
 catalog:
-  description: Catalog registration; C(created) is true when the database was made by this run.
+  description:
+    - Catalog registration; C(created) is true when the database was made by this run.
+    - C(also_added) lists published archives an earlier run could not register (for example one killed while
+      cataloging) that this run registered too, so the catalog lists every archive on disk.
   returned: when an archive was made
   type: dict
-  sample: {enabled: true, db: /srv/backup/docs.db, created: false, added: true}
+  sample: {enabled: true, db: /srv/backup/docs.db, created: false, added: true, also_added: []}
 durations:
   description: Seconds spent per phase (create, verify, restore_test, par2, publish, catalog) and in total.
   returned: when an archive was made

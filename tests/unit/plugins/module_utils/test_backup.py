@@ -142,6 +142,12 @@ class FakeCatalog(object):
     def add(self, archive_path):
         self.calls.append(("add", archive_path))
 
+    def list(self):
+        """What dar_manager -l would show: every archive added so far, numbered from 1."""
+        self.calls.append(("list",))
+        added = [os.path.split(call[1]) for call in self.calls if call[0] == "add"]
+        return [(number, directory, base) for number, (directory, base) in enumerate(added, 1)]
+
 
 # --- fixtures -----------------------------------------------------------------------------------------------
 
@@ -464,7 +470,7 @@ def test_run_backup_success(make_request, backup_dir, tools, monkeypatch):
     assert slice_moves == ["%s.%d.dar" % (base, n) for n in (3, 2, 1)]
     assert moved.index(slice_moves[0]) > max(moved.index(n) for n in moved if n.endswith(".par2"))
     # cataloged after publication
-    assert fakes["catalog"].calls == [("ensure",), ("add", os.path.join(backup_dir, base))]
+    assert fakes["catalog"].calls == [("ensure",), ("list",), ("add", os.path.join(backup_dir, base))]
     assert result["catalog"]["added"] is True and result["catalog"]["created"] is True
     assert result["catalog"]["db"] == os.path.join(backup_dir, "docs.db")
     for phase in ("create", "verify", "restore_test", "par2", "publish", "catalog", "total"):
@@ -641,7 +647,7 @@ def test_run_backup_catalog_failure_keeps_archive(make_request, backup_dir, tool
     assert err.phase == "catalog"
     assert base in err.msg and "made and verified" in err.msg and "Corrupted database" in err.msg
     assert str(err) == err.msg
-    assert err.cmd[0] == "/usr/bin/dar_manager" and "-A" in err.cmd
+    assert err.cmd[0] == "/usr/bin/dar_manager" and "-l" in err.cmd  # listing the catalog, before adding to it
     assert dar_files(backup_dir) == ["%s.1.dar" % base, "%s.2.dar" % base]
     assert os.path.exists(os.path.join(backup_dir, "%s.1.dar.par2" % base))
     assert [c[1] for c in calls] == ["-C", "-B"]
