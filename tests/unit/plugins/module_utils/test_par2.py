@@ -89,6 +89,7 @@ class FakePar2Run(object):
 def test_par2_create_argv_and_files(tmp_path, helpers, monkeypatch):
     d = str(tmp_path)
     slice_path = helpers.touch(os.path.join(d, "docs_FULL_2026-01-01_100000.1.dar"))
+    os.truncate(slice_path, 8 << 20)  # large enough for 2000 blocks of at least MIN_BLOCK_BYTES
     helpers.touch(os.path.join(d, "docs_FULL_2026-01-01_100000.11.dar.par2"))  # another slice's set
     fake = FakePar2Run()
     monkeypatch.setattr(command, "run", fake)
@@ -106,11 +107,33 @@ def test_par2_create_argv_and_files(tmp_path, helpers, monkeypatch):
 
 def test_par2_create_without_block_count(tmp_path, helpers, monkeypatch):
     slice_path = helpers.touch(str(tmp_path / "a_FULL_2026-01-01.1.dar"))
+    os.truncate(slice_path, 64 << 20)
     fake = FakePar2Run()
     monkeypatch.setattr(command, "run", fake)
     par2_mod.Par2(binary="par2").create(slice_path, 5)
-    assert not [a for a in fake.calls[0][0] if a.startswith("-b")]
+    assert [a for a in fake.calls[0][0] if a.startswith("-b")] == ["-b%d" % par2_mod.PAR2_DEFAULT_BLOCK_COUNT]
     assert "-r5" in fake.calls[0][0]
+
+
+@pytest.mark.parametrize("size,asked,expected", [
+    (300 * 1024, 1000, 150),          # small slice: blocks of 2 KiB, not 300 bytes
+    (2 * 1024 * 1024, 1000, 1000),    # large enough: as asked
+    (300 * 1024, None, 150),          # par2's default is capped the same way
+    (64 << 20, None, 2000),
+    (100, 1000, 1),                   # at least one block
+    (0, 1000, 1),
+])
+def test_block_count_for_small_slices(tmp_path, size, asked, expected):
+    path = str(tmp_path / "a_FULL_2026-01-01.1.dar")
+    with open(path, "wb"):
+        pass
+    os.truncate(path, size)
+    assert par2_mod.block_count_for(path, asked) == expected
+
+
+def test_block_count_for_unreadable_slice_is_left_to_par2(tmp_path):
+    assert par2_mod.block_count_for(str(tmp_path / "missing.1.dar"), 1000) == 1000
+    assert par2_mod.block_count_for(str(tmp_path / "missing.1.dar")) is None
 
 
 @pytest.mark.parametrize("rc", [3, 6, 8, -9])
