@@ -373,7 +373,6 @@ class BackupRun(object):
                 self.durations["catalog"] = round(time.monotonic() - started, 3)
         return result
 
-
     def _catalog_published(self, request, name):
         """Register the new archive, and any published archive an earlier run could not register (killed
         while cataloging): the catalog then lists every archive on disk, in time order. Returns the others."""

@@ -169,7 +169,7 @@ options:
         description:
           - PAR2 block count per slice (par2's C(-b)); 1000 when unset (par2's own default is 2000).
           - A block is never smaller than 2 KiB, so a slice under 2 MiB gets fewer blocks (one per 2 KiB, at least
-            one): the per-block checksums every PAR2 file repeats would otherwise outweigh the recovery data.
+            one), because the per-block checksums every PAR2 file repeats would otherwise outweigh the recovery data.
           - More blocks repair more scattered damage (5 % of 1000 blocks is 50 bad blocks per slice) but take longer
             to create; see docs/performance.md for the measured trade-off.
         type: int
