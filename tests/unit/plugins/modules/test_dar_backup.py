@@ -15,30 +15,6 @@ from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackup
 from ansible_collections.dar.backup.plugins.modules import dar_backup
 
 
-class AnsibleExitJson(Exception):
-    def __init__(self, kwargs):
-        super().__init__(kwargs)
-        self.result = kwargs
-
-
-class AnsibleFailJson(Exception):
-    def __init__(self, kwargs):
-        super().__init__(kwargs)
-        self.result = kwargs
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        raise AnsibleFailJson(kwargs)
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 @pytest.fixture
 def no_tools(monkeypatch):
     """dar, par2 and dar_manager 'exist', and running any of them fails the test."""
@@ -51,20 +27,20 @@ def no_tools(monkeypatch):
 
 def run_module(args):
     with patch_module_args(args):
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
+        with pytest.raises(SystemExit) as info:
             dar_backup.main()
     return info.value
 
 
 def fail(args):
     outcome = run_module(args)
-    assert isinstance(outcome, AnsibleFailJson), outcome.result
+    assert outcome.failed, outcome.result
     return outcome.result
 
 
 def succeed(args):
     outcome = run_module(args)
-    assert isinstance(outcome, AnsibleExitJson), outcome.result
+    assert not outcome.failed, outcome.result
     return outcome.result
 
 

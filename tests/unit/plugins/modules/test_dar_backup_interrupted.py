@@ -6,34 +6,26 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.dar.backup.plugins.module_utils.backup import Interrupted
 from ansible_collections.dar.backup.plugins.modules import dar_backup
 
 
-class Failed(Exception):
-    pass
-
-
 def test_sigterm_is_a_clean_failure(monkeypatch, tmp_path):
     handlers = []
     monkeypatch.setattr(dar_backup.signal, "signal", lambda signum, handler: handlers.append((signum, handler)))
 
-    def fail_json(self, msg, **kwargs):
-        raise Failed(dict(kwargs, msg=msg))
-
     def interrupted(request, check_mode=False):
         raise Interrupted("terminated by signal 15")
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     monkeypatch.setattr(dar_backup, "run_backup", interrupted)
     (tmp_path / "src").mkdir()
     args = {"name": "docs", "root": str(tmp_path / "src"), "backup_dir": str(tmp_path / "b")}
     with patch_module_args(args):
-        with pytest.raises(Failed) as info:
+        with pytest.raises(SystemExit) as info:
             dar_backup.main()
-    result = info.value.args[0]
+    assert info.value.failed
+    result = info.value.result
     assert result["phase"] == "interrupted"
     assert result["msg"].startswith("interrupted: terminated by signal 15;") and "\n" not in result["msg"]
     # A second SIGTERM while failing is ignored, so the failure is still reported.

@@ -8,7 +8,6 @@ import hashlib
 import json
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.dar.backup.plugins.module_utils import command
@@ -16,28 +15,9 @@ from ansible_collections.dar.backup.plugins.module_utils import drill
 from ansible_collections.dar.backup.plugins.modules import dar_drill
 
 
-class AnsibleExitJson(Exception):
-    def __init__(self, kwargs):
-        super().__init__(kwargs)
-        self.result = kwargs
-
-
-class AnsibleFailJson(Exception):
-    def __init__(self, kwargs):
-        super().__init__(kwargs)
-        self.result = kwargs
-
-
 @pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        raise AnsibleFailJson(kwargs)
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+def no_tools(monkeypatch):
+    """dar, par2 and dar_manager 'exist', and running any of them fails the test."""
     monkeypatch.setattr(command, "find_tool", lambda name, phase="validate": "/nonexistent/bin/" + name)
 
     def refuse(argv, **kwargs):
@@ -49,20 +29,20 @@ def run_module(args, check=False):
     if check:
         args = dict(args, _ansible_check_mode=True)
     with patch_module_args(args):
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
+        with pytest.raises(SystemExit) as info:
             dar_drill.main()
     return info.value
 
 
 def fail(args, check=False):
     outcome = run_module(args, check)
-    assert isinstance(outcome, AnsibleFailJson), outcome.result
+    assert outcome.failed, outcome.result
     return outcome.result
 
 
 def succeed(args, check=False):
     outcome = run_module(args, check)
-    assert isinstance(outcome, AnsibleExitJson), outcome.result
+    assert not outcome.failed, outcome.result
     return outcome.result
 
 
