@@ -183,21 +183,14 @@ options:
     description:
       - Directory of the catalog database; O(backup_dir) when unset.
     type: path
-  timeout:
-    description:
-      - Seconds each dar or par2 command may run before it is killed; V(0) for no limit.
-    type: int
-    default: 86400
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dar.backup.common
+  - dar.backup.common.timeout
 attributes:
   check_mode:
     support: full
     details: Reports the level, reference and archive name it would use, and writes nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - dar (with dar_manager) on the target
   - par2 (par2cmdline) on the target when O(par2.enabled=true)

@@ -40,12 +40,10 @@ options:
     type: str
     choices: [present, absent, rebuilt]
     default: present
-  timeout:
-    description: Seconds each dar_manager command may run before it is killed; V(0) for no limit.
-    type: int
-    default: 86400
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dar.backup.common
+  - dar.backup.common.timeout
 attributes:
   check_mode:
     support: full
@@ -53,8 +51,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows the archives listed before and after, one per line.
-  platform:
-    platforms: posix
 requirements:
   - dar_manager (from the dar package) on the target
 seealso:

@@ -77,20 +77,14 @@ options:
   catalog_dir:
     description: Directory of the catalog database; O(backup_dir) when unset.
     type: path
-  timeout:
-    description: Seconds each dar or dar_manager command may run before it is killed; V(0) for no limit.
-    type: int
-    default: 86400
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dar.backup.common
+  - dar.backup.common.timeout
 attributes:
   check_mode:
     support: full
     details: Lists the archives and files that would be removed and the archives that would be protected; deletes nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - dar (with dar_manager) on the target
 seealso:

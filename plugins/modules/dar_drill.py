@@ -76,22 +76,16 @@ options:
         tasks of each step, looped over the definitions in that order.
     type: list
     elements: dict
-  timeout:
-    description: Seconds each dar command may run before it is killed; V(0) for no limit.
-    type: int
-    default: 86400
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dar.backup.common
+  - dar.backup.common.timeout
 attributes:
   check_mode:
     support: full
     details:
       - O(state=sample) and O(state=check) only read, and run the same in check mode. O(state=prepare) and
         O(state=record) report what they would do and write nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - dar on the source host (O(state=sample))
 notes:

@@ -45,14 +45,11 @@ options:
     type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dar.backup.common
 attributes:
   check_mode:
     support: full
     details: The module only reads.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - dar (with dar_manager) on the target
 seealso:

@@ -79,14 +79,11 @@ options:
     type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dar.backup.common
 attributes:
   check_mode:
     support: full
     details: Builds the report and returns the summary; writes no file and sends nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - C(changed) means the fleet's state differs from the previous report in O(report_dir) (another state, reason,
     archive, run or drill); ages and the time of the report do not count. The files are rewritten on every run, so

@@ -75,22 +75,16 @@ options:
     description: Restore file ownership as saved (needs root). When false, restored files belong to the user running the task.
     type: bool
     default: false
-  timeout:
-    description: Seconds each dar command may run before it is killed; V(0) for no limit.
-    type: int
-    default: 86400
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dar.backup.common
+  - dar.backup.common.timeout
 attributes:
   check_mode:
     support: full
     details:
       - Reports, per path, the archive its version comes from, and what would be written. When O(dest) exists the
         chain is extracted into a private temporary directory (not into O(dest)) to compare with it.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - dar on the target
 seealso:

@@ -67,20 +67,14 @@ options:
   workers:
     description: How many par2 processes verify at once; the number of CPUs (at most 4) when unset.
     type: int
-  timeout:
-    description: Seconds each par2 or dar command may run before it is killed; V(0) for no limit.
-    type: int
-    default: 86400
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dar.backup.common
+  - dar.backup.common.timeout
 attributes:
   check_mode:
     support: full
     details: Verifies (which only reads) and reports what it would repair or create, and changes nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - par2 (par2cmdline) and dar on the target
 seealso:

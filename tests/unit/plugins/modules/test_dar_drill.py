@@ -114,8 +114,11 @@ def test_record_through_the_module(tmp_path):
 
 def test_documentation_matches_the_argument_spec():
     import yaml
+    from ansible_collections.dar.backup.plugins.doc_fragments.common import ModuleDocFragment
     doc = yaml.safe_load(dar_drill.DOCUMENTATION)
     yaml.safe_load(dar_drill.EXAMPLES)
     yaml.safe_load(dar_drill.RETURN)
-    assert set(doc["options"]) == {"state", "name", "backup_dir", "root", "files", "seed", "max_size", "scratch",
-                                   "dest", "report_dir", "drills", "timeout"}
+    assert "dar.backup.common.timeout" in doc["extends_documentation_fragment"]
+    options = set(doc["options"]) | set(yaml.safe_load(ModuleDocFragment.TIMEOUT)["options"])
+    assert options == {"state", "name", "backup_dir", "root", "files", "seed", "max_size", "scratch",
+                       "dest", "report_dir", "drills", "timeout"}
