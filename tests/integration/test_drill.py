@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import AWKWARD_NAMES, BIN, REPO, TARGET_PYTHON, ansible_env, make_archive, write_file
+from conftest import AWKWARD_NAMES, BIN, REPO, TARGET_PYTHON, ansible_env, lying_dar_env, make_archive, write_file
 
 OLD = 1735689600  # file mtimes well before the archives are made
 T_FULL = datetime.datetime(2026, 11, 20, 10, 0, 0)
@@ -115,30 +114,6 @@ def test_drill_across_hosts_passes_and_merges(site):
     assert not [name for name in os.listdir(str(site["report"])) if name != "drills.json"]
 
 
-def lying_dar(bindir, marker):
-    """A dar that, when extracting into a path containing ``marker``, flips the first byte of what it wrote."""
-    real = shutil.which("dar")
-    bindir.mkdir()
-    wrapper = bindir / "dar"
-    wrapper.write_text(
-        "#!/usr/bin/python3\n"
-        "import os, subprocess, sys\n"
-        "rc = subprocess.call([%r] + sys.argv[1:])\n"
-        "if '-x' in sys.argv and %r in sys.argv[sys.argv.index('-R') + 1]:\n"
-        "    for top, dirs, files in os.walk(sys.argv[sys.argv.index('-R') + 1]):\n"
-        "        for name in files:\n"
-        "            path = os.path.join(top, name)\n"
-        "            st = os.lstat(path)\n"
-        "            with open(path, 'r+b') as f:\n"
-        "                first = f.read(1)\n"
-        "                f.seek(0)\n"
-        "                f.write(bytes([first[0] ^ 0xff]) if first else b'A')\n"
-        "            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))\n"
-        "sys.exit(rc)\n" % (real, marker))
-    wrapper.chmod(0o755)
-    return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}
-
-
 def test_failed_drills_are_recorded_and_fail_the_play(site, tmp_path):
     hosts = {"ha": make_host(site["base"], "ha"), "hc": make_host(site["base"], "hc")}
     empty = site["base"] / "hb"
@@ -153,7 +128,7 @@ def test_failed_drills_are_recorded_and_fail_the_play(site, tmp_path):
                "dar_backup_definitions": [{"name": "docs", "root": "/nonexistent"}]},
     })
     # The scratch directory of ha's drill (restored on hb) is named after ha: only that restore is corrupted.
-    env = lying_dar(tmp_path / "lying-bin", "/ha/docs/")
+    env = lying_dar_env(tmp_path / "lying-bin", only_under="/ha/docs/")
     run = drill(inv, common(site), env=env)
     assert run.returncode != 0, run.stdout[-6000:]
     recorded = drills_json(site)

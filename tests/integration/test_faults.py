@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import catalog_basenames, dar_test, parse_adhoc, run_module, small_tmpfs, write_file
+from conftest import catalog_basenames, dar_test, lying_dar_env, parse_adhoc, run_module, small_tmpfs, write_file
 
 
 def args_for(source, backup_dir, **extra):
@@ -175,28 +175,7 @@ def test_backup_dir_fills_up(source, workdir):
 
 def test_restore_test_mismatch_fails_and_publishes_nothing(source, backup_dir, tmp_path):
     """A dar that hands back wrong bytes on extraction: the comparison must notice and reject the archive."""
-    real_dar = subprocess.run(["which", "dar"], stdout=subprocess.PIPE, universal_newlines=True,
-                              check=True).stdout.strip()
-    bindir = tmp_path / "lying-bin"
-    bindir.mkdir()
-    wrapper = bindir / "dar"
-    wrapper.write_text(
-        "#!/usr/bin/python3\n"
-        "import os, subprocess, sys\n"
-        "rc = subprocess.call([%r] + sys.argv[1:])\n"
-        "if '-x' in sys.argv:\n"
-        "    dest = sys.argv[sys.argv.index('-R') + 1]\n"
-        "    path = os.path.join(dest, sys.argv[sys.argv.index('-g') + 1])\n"
-        "    if os.path.isfile(path):\n"
-        "        st = os.stat(path)\n"
-        "        with open(path, 'r+b') as f:\n"
-        "            first = f.read(1)\n"
-        "            f.seek(0)\n"
-        "            f.write(bytes([(first[0] ^ 0xff) if first else 0x41]))\n"
-        "        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))\n"
-        "sys.exit(rc)\n" % real_dar)
-    wrapper.chmod(0o755)
-    env = {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}
+    env = lying_dar_env(tmp_path / "lying-bin")
     run = run_module("dar_backup", args_for(source, backup_dir, restore_test={"files": 4}), env=env)
     assert run.failed, run
     assert run.result["phase"] == "restore_test" and "content differs" in run.result["msg"], run

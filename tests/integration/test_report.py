@@ -21,7 +21,7 @@ import threading
 
 import pytest
 
-from conftest import BIN, REPO, TARGET_PYTHON, ansible_env, faketime_env, run_module, write_file
+from conftest import BIN, REPO, TARGET_PYTHON, ansible_env, faketime_env, lying_dar_env, run_module, write_file
 
 ENTRY = "import sys; sys.path.insert(0, sys.argv.pop(1)); from dar_backup_engine.runner import main; sys.exit(main())"
 SCHEDULE = {"full": "*-01-01 00:00:00", "diff": "*-*-01 00:00:00", "incr": "*-*-* 03:00:00"}
@@ -54,31 +54,6 @@ def runner(engine, base, source, *args, **kwargs):
     return proc
 
 
-def lying_dar(bindir):
-    """A dar that flips the first byte of every file it extracts (as tests/integration/test_faults.py does)."""
-    real = shutil.which("dar")
-    os.makedirs(bindir)
-    wrapper = os.path.join(bindir, "dar")
-    with open(wrapper, "w") as handle:
-        handle.write(
-            "#!/usr/bin/python3\n"
-            "import os, subprocess, sys\n"
-            "rc = subprocess.call([%r] + sys.argv[1:])\n"
-            "if '-x' in sys.argv:\n"
-            "    dest = sys.argv[sys.argv.index('-R') + 1]\n"
-            "    path = os.path.join(dest, sys.argv[sys.argv.index('-g') + 1])\n"
-            "    if os.path.isfile(path):\n"
-            "        st = os.stat(path)\n"
-            "        with open(path, 'r+b') as f:\n"
-            "            first = f.read(1)\n"
-            "            f.seek(0)\n"
-            "            f.write(bytes([(first[0] ^ 0xff) if first else 0x41]))\n"
-            "        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))\n"
-            "sys.exit(rc)\n" % real)
-    os.chmod(wrapper, 0o755)
-    return bindir
-
-
 class Fleet(object):
     def __init__(self, base):
         self.base = base
@@ -95,9 +70,8 @@ class Fleet(object):
         assert made.returncode == 0, made.stderr
         made = runner(self.engine, self.dirs["db1"], self.source, "backup", "docs")
         assert made.returncode == 0, made.stderr
-        bindir = lying_dar(os.path.join(base, "lying-bin"))
         self.failed = runner(self.engine, self.dirs["db1"], self.source, "backup", "docs", "--level", "full",
-                             env={"PATH": "%s:%s" % (bindir, os.environ["PATH"])})
+                             env=lying_dar_env(os.path.join(base, "lying-bin")))
         assert self.failed.returncode == 1, self.failed.stdout
 
         five_days_ago = datetime.datetime.now().replace(microsecond=0) - datetime.timedelta(days=5)
