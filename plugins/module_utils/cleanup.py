@@ -216,12 +216,14 @@ class CleanupRequest(object):
         return catalog_mod.database_path(self.name, self.backup_dir, self.catalog_dir)
 
 
-def _plan(request, dar, now):
-    archives = naming.discover(request.backup_dir, request.name)
+def _plan(request, dar, now, ignored=None):
+    ignored = [] if ignored is None else ignored
+    archives = naming.discover(request.backup_dir, request.name, ignored=ignored, named=request.archives)
     files = Files(request.backup_dir, request.name, request.par2_dirs)
     on_disk = set(a.basename for a in archives)
-    # What an interrupted removal (or publication) left: files of an archive whose slice 1 is gone.
-    leftover_bases = sorted(files.bases() - on_disk)
+    # What an interrupted removal (or publication) left: files of an archive whose slice 1 is gone. Another
+    # user's archive is neither: it is left alone unless named.
+    leftover_bases = sorted(files.bases() - on_disk - set(a.basename for a in ignored))
     named = check_names(request.archives, request.name, on_disk | set(leftover_bases), request.backup_dir)
     fulls = [base for base in named if naming.ArchiveName.parse(base).level == "FULL"]
     if fulls and not request.allow_full:
@@ -247,8 +249,9 @@ def run_cleanup(request, check_mode=False, now=None, dar=None, catalog=None):
 
 
 def _run(request, dar, catalog, now, check_mode):
-    files, named, selection, leftovers = _plan(request, dar, now)
-    warnings = []
+    ignored = []
+    files, named, selection, leftovers = _plan(request, dar, now, ignored)
+    warnings = naming.ignored_warnings(ignored, request.backup_dir)
     if request.par2_dir and not os.path.isdir(request.par2_dir):
         warnings.append("par2_dir %s does not exist; no PAR2 files were looked for there" % request.par2_dir)
     for entry in selection.unreadable:
@@ -283,6 +286,8 @@ def _run(request, dar, catalog, now, check_mode):
             result["removed_files"].append(path)
         if failure:
             break
+    if not check_mode:
+        result["changed"] = bool(result["removed_files"])
     if failure:
         # Report only what really went; the catalog is still brought in line with what is left.
         remaining = naming.discover(request.backup_dir, request.name)
@@ -291,23 +296,60 @@ def _run(request, dar, catalog, now, check_mode):
         result["kept"] = len(remaining)
     else:
         remaining = selection.kept
+    catalog_failure = None
     if catalog is not None and catalog.exists():
         try:
             result["catalog"] = catalog_mod.sync(catalog, remaining, "present", check_mode=check_mode, now=now)
         except DarBackupError as exc:
-            if not failure:
+            if check_mode:
                 raise
-            failure += "; the catalog could not be brought in line either: %s" % exc.msg
+            result["catalog"], catalog_failure = _mend_catalog(request, catalog, remaining, exc, now,
+                                                               result["removed"] + result["leftovers"])
+            if catalog_failure is None:
+                warnings.append("bringing catalog %s in line failed (%s); it was rebuilt from the archives on disk"
+                                % (catalog.db_path, exc.msg))
         result["changed"] = result["changed"] or bool(result["catalog"] and result["catalog"]["changed"])
     if failure:
+        if catalog_failure:
+            failure += "; " + catalog_failure
         raise CleanupError(failure + "; removed before the failure: %s" % (", ".join(result["removed"]) or "none"),
                            result)
+    if catalog_failure:
+        gone = result["removed"] + result["leftovers"]
+        raise CleanupError("%s; %s" % ("removed %d archive(s) (%d files): %s" % (
+            len(gone), len(result["removed_files"]), ", ".join(gone)) if gone else "nothing was removed",
+            catalog_failure), result, phase="catalog")
     return result
+
+
+def _mend_catalog(request, catalog, remaining, error, now, gone):
+    """After sync failed (part way, or after setting a corrupt database aside): rebuild the database from the
+    archives left on disk. Returns (the catalog result, None) or (None, what is wrong and how to fix it)."""
+    aside = "%s.corrupt-%s" % (catalog.db_path, now.strftime("%Y%m%d-%H%M%S"))
+    try:
+        os.makedirs(os.path.dirname(catalog.db_path), exist_ok=True)
+        catalog_mod.rebuild(catalog, remaining)
+    except (DarBackupError, OSError) as again:
+        if catalog.exists():
+            state = "it may still list archives that are gone"
+        elif os.path.exists(aside):
+            state = "it was found corrupt and set aside as %s, so there is no catalog now" % aside
+        else:
+            state = "there is no catalog now"
+        fix = "dar.backup.dar_catalog state=present name=%s backup_dir=%s" % (request.name, request.backup_dir)
+        if request.catalog_dir:
+            fix += " catalog_dir=%s" % request.catalog_dir
+        return None, ("the catalog %s could not be brought in line: %s; rebuilding it from the archives on disk "
+                      "failed too: %s; %s (restores do not need it); fix it with %s"
+                      % (catalog.db_path, error.msg, getattr(again, "msg", None) or again, state, fix))
+    return {"db": catalog.db_path, "state": "present", "changed": True, "added": [], "removed": list(gone),
+            "corrupt": None, "set_aside": aside if os.path.exists(aside) else None, "action": "rebuild",
+            "error": error.msg}, None
 
 
 class CleanupError(DarBackupError):
     """A removal that failed part way; ``result`` says what was removed before it."""
 
-    def __init__(self, msg, result):
-        super().__init__(msg, phase="remove")
+    def __init__(self, msg, result, phase="remove"):
+        super().__init__(msg, phase=phase)
         self.result = result

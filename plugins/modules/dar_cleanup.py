@@ -33,6 +33,13 @@ description:
     removed by the next run and listed in RV(leftovers).
   - The definition's lock is held while deleting, so a backup of the same definition is never disturbed; the module
     fails when a backup is running.
+  - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
+    are neither removed nor counted, with a warning naming them, unless named in O(archives).
+  - When bringing the catalog in line fails after the removal (a C(dar_manager) error, a corrupt database that was
+    set aside), the database is rebuilt from the archives left on disk, with a warning. When that fails too, the
+    task fails, with C(changed=true) when anything was removed; RV(removed) and RV(removed_files) still list what
+    went, and the message names the removed archives, the state of the catalog and the
+    M(dar.backup.dar_catalog) task that mends it (restores do not need the catalog).
 options:
   name:
     description: Name of the backup definition.
@@ -185,6 +192,8 @@ catalog:
   description:
     - What bringing the catalog in line did (or would do), as M(dar.backup.dar_catalog) reports it (its C(removed) lists
       the entries removed); null when O(catalog=false) or the database does not exist.
+    - When that failed and the database was rebuilt from the archives on disk instead, C(action) is V(rebuild) and
+      C(error) says what failed; null when the rebuild failed too (the task then fails).
   returned: always
   type: dict
   sample: {db: /srv/backup/docs.db, action: delete, changed: true, added: [], removed: [docs_DIFF_2026-01-01_190301]}
@@ -221,8 +230,11 @@ def main():
         result = run_cleanup(request, check_mode=module.check_mode)
     except DarBackupError as exc:
         failure = exc.fail_json_args()
-        # A removal that failed part way still says what it removed.
-        for key, value in getattr(exc, "result", {}).items():
+        # A removal that failed part way, or whose catalog step failed, still says what it removed (changed).
+        partial = dict(getattr(exc, "result", {}))
+        for warning in partial.pop("warnings", []):
+            module.warn(warning)
+        for key, value in partial.items():
             failure.setdefault(key, value)
         module.fail_json(**failure)
     for warning in result.pop("warnings", []):

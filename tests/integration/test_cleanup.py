@@ -10,8 +10,10 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 try:
-    from conftest import catalog_basenames, make_archive, run_module, write_file
+    from conftest import catalog_basenames, dar_test, make_archive, run_module, write_file
 except ImportError:
     # Collected in one pytest run with tests/unit, `conftest` is the unit tests' one: load ours by its path.
     import importlib.util
@@ -21,6 +23,7 @@ except ImportError:
     _HELPERS = importlib.util.module_from_spec(_SPEC)
     _SPEC.loader.exec_module(_HELPERS)
     catalog_basenames, make_archive = _HELPERS.catalog_basenames, _HELPERS.make_archive
+    dar_test = _HELPERS.dar_test
     run_module, write_file = _HELPERS.run_module, _HELPERS.write_file
 
 NOW = datetime.datetime.now().replace(microsecond=0)
@@ -352,3 +355,78 @@ def test_bad_definition_name_and_age_refused(backup_dir):
     assert run.failed and "incr_age" in run.result["msg"], run
     run = run_module("dar_cleanup", args(str(backup_dir / "missing")))
     assert run.failed and "does not exist" in run.result["msg"], run
+
+
+_FAILING_DAR_MANAGER = r'''#!/usr/bin/python3
+import os, sys
+
+REAL, FAIL_ON = %r, %r
+if any(option in sys.argv for option in FAIL_ON):
+    sys.stderr.write("dar_manager: I/O error writing the database (injected by the test)\n")
+    sys.exit(2)
+os.execv(REAL, [REAL] + sys.argv[1:])
+'''
+
+
+def failing_dar_manager_env(bindir, *options):
+    """PATH with a dar_manager that fails (rc 2) whenever one of ``options`` is on its command line."""
+    os.makedirs(str(bindir))
+    wrapper = os.path.join(str(bindir), "dar_manager")
+    with open(wrapper, "w") as handle:
+        handle.write(_FAILING_DAR_MANAGER % (shutil.which("dar_manager"), list(options)))
+    os.chmod(wrapper, 0o755)
+    return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}
+
+
+def cataloged_chain(backup_dir, root):
+    """FULL, an old DIFF and an old INCR on it (both due, with PAR2 files), a young DIFF; all cataloged."""
+    full = make_archive(backup_dir, "docs", "FULL", ago(300), root)
+    diff = make_archive(backup_dir, "docs", "DIFF", ago(200), root, reference=full)
+    incr = make_archive(backup_dir, "docs", "INCR", ago(150), root, reference=diff)
+    young = make_archive(backup_dir, "docs", "DIFF", ago(3), root, reference=full)
+    par2 = par2_create(str(backup_dir / (diff + ".1.dar"))) + par2_create(str(backup_dir / (incr + ".1.dar")))
+    assert not run_module("dar_catalog", args(backup_dir)).failed
+    assert catalog_basenames(str(backup_dir / "docs.db")) == [full, diff, incr, young]
+    return full, diff, incr, young, par2
+
+
+@pytest.mark.parametrize("fault", ["delete and add fail", "corrupt database, add fails"])
+def test_catalog_failure_after_removal_says_what_went_and_how_to_mend(source, backup_dir, workdir, fault):
+    full, diff, incr, young, par2 = cataloged_chain(backup_dir, source)
+    db = backup_dir / "docs.db"
+    if fault.startswith("corrupt"):
+        data = db.read_bytes()
+        db.write_bytes(data[:60] + b"\xde\xad\xbe\xef" * 8 + data[92:])
+        env = failing_dar_manager_env(workdir / "bin", "-A")
+    else:
+        env = failing_dar_manager_env(workdir / "bin", "-D", "-A")
+    kept = dict((base, files_of(backup_dir, base)) for base in (full, young))
+    run = run_module("dar_cleanup", args(backup_dir), env=env)
+    assert run.failed and run.changed, run
+    assert run.result["removed"] == [diff, incr], run
+    assert set(par2) <= set(run.result["removed_files"])
+    msg = run.result["msg"]
+    assert msg.startswith("catalog: removed 2 archive(s)") and diff in msg and incr in msg, msg
+    assert "dar.backup.dar_catalog state=present name=docs backup_dir=%s" % backup_dir in msg, msg
+    assert "injected by the test" in msg and "\n" not in msg.strip()
+    if fault.startswith("corrupt"):
+        assert not db.exists() and "set aside as %s.corrupt-" % db in msg, msg
+    else:
+        assert "may still list archives that are gone" in msg, msg
+    assert files_of(backup_dir, diff) == [] and files_of(backup_dir, incr) == []
+    for base, paths in kept.items():
+        assert files_of(backup_dir, base) == paths and dar_test(str(backup_dir / base)) == 0, base
+
+    mend = run_module("dar_catalog", args(backup_dir))  # what the message says to run
+    assert not mend.failed and mend.changed, mend
+    assert catalog_basenames(str(db)) == [full, young]
+
+
+def test_catalog_delete_failure_after_removal_is_mended_by_a_rebuild(source, backup_dir, workdir):
+    full, diff, incr, young, _par2 = cataloged_chain(backup_dir, source)
+    run = run_module("dar_cleanup", args(backup_dir), env=failing_dar_manager_env(workdir / "bin", "-D"))
+    assert not run.failed and run.changed, run
+    assert run.result["removed"] == [diff, incr]
+    assert run.result["catalog"]["action"] == "rebuild" and "injected by the test" in run.result["catalog"]["error"]
+    assert warned(run, "rebuilt from the archives on disk"), run
+    assert catalog_basenames(str(backup_dir / "docs.db")) == [full, young]

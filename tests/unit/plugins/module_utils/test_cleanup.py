@@ -403,3 +403,54 @@ def test_bad_requests_refused(tmp_path):
     with pytest.raises(DarBackupError) as info:
         cleanup.CleanupRequest("docs", str(tmp_path), incr_age=-3)
     assert "incr_age" in info.value.msg
+
+
+class FakeDbCatalog(FakeCatalog):
+    db_path = "/c/docs.db"
+
+
+def failing_sync(catalog, archives, state="present", check_mode=False, now=None):
+    raise DarBackupError("dar_manager --delete of entry 2 failed (rc 2): I/O error", phase="catalog")
+
+
+def test_catalog_failure_after_removal_fails_changed_with_what_went_and_the_fix(disk, monkeypatch):
+    backup_dir, dar, (_full, diff, incr, _young) = disk
+    rebuilt = []
+
+    def failing_rebuild(catalog, archives):
+        rebuilt.append(names(archives))
+        raise DarBackupError("dar_manager --add of x failed (rc 2)", phase="catalog")
+    monkeypatch.setattr(cleanup.catalog_mod, "sync", failing_sync)
+    monkeypatch.setattr(cleanup.catalog_mod, "rebuild", failing_rebuild)
+    with pytest.raises(cleanup.CleanupError) as info:
+        cleanup.run_cleanup(request(backup_dir, catalog=True, catalog_dir="/c"), now=NOW, dar=dar,
+                            catalog=FakeDbCatalog())
+    error = info.value
+    assert error.phase == "catalog" and error.result["changed"] and error.result["removed"] == [diff, incr]
+    assert len(error.result["removed_files"]) == 15 and error.result["catalog"] is None
+    assert error.msg.startswith("removed 2 archive(s) (15 files): %s, %s; " % (diff, incr)), error.msg
+    assert "--delete of entry 2 failed" in error.msg and "--add of x failed" in error.msg
+    assert error.msg.endswith("fix it with dar.backup.dar_catalog state=present name=docs backup_dir=%s "
+                              "catalog_dir=/c" % backup_dir)
+    assert rebuilt == [names(naming.discover(backup_dir, "docs"))]
+
+
+def test_catalog_failure_mended_by_a_rebuild_is_a_warning(disk, monkeypatch):
+    backup_dir, dar, (full, diff, incr, young) = disk
+    rebuilt = []
+    monkeypatch.setattr(cleanup.catalog_mod, "sync", failing_sync)
+    monkeypatch.setattr(cleanup.catalog_mod, "rebuild", lambda catalog, archives: rebuilt.append(names(archives)))
+    result = cleanup.run_cleanup(request(backup_dir, catalog=True), now=NOW, dar=dar, catalog=FakeDbCatalog())
+    assert rebuilt == [[full, young]] and result["changed"] and result["removed"] == [diff, incr]
+    assert result["catalog"]["action"] == "rebuild" and "--delete of entry 2" in result["catalog"]["error"]
+    assert any("rebuilt from the archives on disk" in w for w in result["warnings"])
+
+
+def test_catalog_failure_in_check_mode_is_a_plain_failure(disk, monkeypatch):
+    backup_dir, dar, _names = disk
+    before = sorted(os.listdir(backup_dir))
+    monkeypatch.setattr(cleanup.catalog_mod, "sync", failing_sync)
+    with pytest.raises(DarBackupError) as info:
+        cleanup.run_cleanup(request(backup_dir, catalog=True), check_mode=True, now=NOW, dar=dar,
+                            catalog=FakeDbCatalog())
+    assert not isinstance(info.value, cleanup.CleanupError) and sorted(os.listdir(backup_dir)) == before
