@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: dar.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""File moves that never leave a torn file under a final name."""
+"""File moves that never leave a torn file under a final name; archive files only their owner reads."""
 
 from __future__ import annotations
 
@@ -30,6 +30,22 @@ def move_into(src, dst_dir):
         raise
     os.unlink(src)
     return dst
+
+
+def private_mode(group_readable=False):
+    """The mode of an archive file: a slice holds the backed-up data in the clear, whatever the umask was."""
+    return 0o640 if group_readable else 0o600
+
+
+def make_private(path, group_readable=False):
+    """chmod ``path`` to private_mode() (never following a symlink: another user's link is not ours to chmod)."""
+    mode = private_mode(group_readable)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return mode
 
 
 def write_atomically(path, text, mode=0o644):

@@ -81,6 +81,7 @@ class Archive(object):
         self.name = name
         self.directory = directory
         self.slices = sorted(slices)  # list of (number, path)
+        self.owner_uid = None  # of slice 1, when discover() read it
 
     @property
     def basename(self):
@@ -124,14 +125,31 @@ class Archive(object):
         return "Archive(%r, %d slices)" % (self.basename, len(self.slices))
 
 
-def discover(directory, definition=None):
+def trusted_owners(directory):
+    """The uids whose archives in ``directory`` are ours: the backup user, root, and the directory's owner
+    (who can rename or replace any file in it anyway)."""
+    uids = set([os.geteuid(), 0])
+    try:
+        uids.add(os.stat(directory).st_uid)
+    except OSError:
+        pass
+    return uids
+
+
+def discover(directory, definition=None, trusted_uids=None, ignored=None, named=()):
     """Archives in ``directory`` (not below it), oldest first.
 
     An archive exists when its first slice does: slices are published last-to-first,
     so an interrupted publication never shows a slice 1 without its followers.
     Symlinks and anything that is not a regular file are ignored.
+
+    An archive whose slice 1 another user owns (``trusted_uids``, by default trusted_owners()) may have been
+    planted in a shared directory, e.g. with a future time so that it is restored by default or becomes the
+    next DIFF's reference: it is left out, and appended to ``ignored`` when that is a list, unless its
+    basename is in ``named`` (the user chose it).
     """
     groups = {}
+    owners = {}
     try:
         entries = list(os.scandir(directory))
     except FileNotFoundError:
@@ -148,11 +166,39 @@ def discover(directory, definition=None):
         name = ArchiveName.parse(match.group("base"))
         if name is None or (definition is not None and name.definition != definition):
             continue
+        if match.group("number") == "1":
+            try:
+                owners[name.basename] = entry.stat(follow_symlinks=False).st_uid
+            except OSError:
+                continue
         groups.setdefault(name.basename, (name, []))[1].append((int(match.group("number")), entry.path))
-    archives = [Archive(name, directory, slices) for name, slices in groups.values()
-                if any(number == 1 for number, _path in slices)]
+    trusted = trusted_owners(directory) if trusted_uids is None else set(trusted_uids)
+    archives = []
+    for name, slices in groups.values():
+        if name.basename not in owners:
+            continue
+        archive = Archive(name, directory, slices)
+        archive.owner_uid = owners[name.basename]
+        if archive.owner_uid in trusted or name.basename in (named or ()):
+            archives.append(archive)
+        elif ignored is not None:
+            ignored.append(archive)
     archives.sort(key=Archive.sort_key)
+    if ignored is not None:
+        ignored.sort(key=Archive.sort_key)
     return archives
+
+
+def ignored_warnings(ignored, directory):
+    """The one-line warning about archives discover() left out as another user's, or none."""
+    if not ignored:
+        return []
+    shown = ", ".join("%s (uid %s)" % (a.basename, a.owner_uid) for a in ignored[:5])
+    if len(ignored) > 5:
+        shown += " and %d more" % (len(ignored) - 5)
+    return ["ignored %d archive(s) in %s owned by another user (not uid %d, root or the "
+            "directory's owner), which anyone sharing the directory could have planted: %s; chown them if they "
+            "are yours, or name one explicitly to use it" % (len(ignored), directory, os.geteuid(), shown)]
 
 
 def newest(archives, level, before=None):

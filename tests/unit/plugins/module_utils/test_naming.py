@@ -165,6 +165,31 @@ def test_discover_orders_levels_at_same_timestamp(tmp_path, helpers):
                      "docs_DIFF_2026-01-01_100000", "docs_INCR_2026-01-01_100000"]
 
 
+def test_discover_ignores_archives_of_other_owners(tmp_path, helpers):
+    d = str(tmp_path)
+    helpers.make_archive(d, "docs_FULL_2026-01-01_100000", slices=2)
+    helpers.make_archive(d, "docs_FULL_2099-01-01_000000", slices=2)
+    ignored = []
+    # Trusting another uid makes both archives another user's; the one the user names is used all the same.
+    planted_uid = os.stat(os.path.join(d, "docs_FULL_2099-01-01_000000.1.dar")).st_uid
+    found = naming.discover(d, "docs", trusted_uids=[planted_uid + 1], ignored=ignored,
+                            named=["docs_FULL_2026-01-01_100000"])
+    assert [a.basename for a in found] == ["docs_FULL_2026-01-01_100000"]
+    assert [a.basename for a in ignored] == ["docs_FULL_2099-01-01_000000"]
+    assert ignored[0].owner_uid == planted_uid and len(ignored[0].slices) == 2
+    (warning,) = naming.ignored_warnings(ignored, d)
+    assert "docs_FULL_2099-01-01_000000 (uid %d)" % planted_uid in warning and d in warning
+    assert naming.ignored_warnings([], d) == []
+    # Without ``ignored`` nothing is collected, and the default trust (us, root, the directory's owner) keeps both.
+    assert naming.discover(d, "docs", trusted_uids=[planted_uid + 1]) == []
+    assert len(naming.discover(d, "docs")) == 2
+
+
+def test_trusted_owners_are_us_root_and_the_directory_owner(tmp_path):
+    assert naming.trusted_owners(str(tmp_path)) == set([os.geteuid(), 0, os.stat(str(tmp_path)).st_uid])
+    assert naming.trusted_owners(str(tmp_path / "nope")) == set([os.geteuid(), 0])
+
+
 # --- references and chains --------------------------------------------------------------------------------
 
 def _names(archives):
