@@ -434,8 +434,7 @@ def _verify(ctx, name, repair, create_missing):
         bad = scrub_mod.failures(result, False)
         damaged = [a for a in archives if a["status"] == scrub_mod.REPAIRABLE]
         if bad or damaged:
-            parts = ["%s is %s%s" % (a["archive"], a["status"], " (%s)" % a["detail"] if a["detail"] else "")
-                     for a in bad + damaged]
+            parts = [scrub_mod.describe(a) for a in bad + damaged]
             hint = "; run verify %s --repair" % name if damaged else ""
             raise DarBackupError("%d archive(s) failed the PAR2 check: %s%s" % (len(parts), "; ".join(parts), hint),
                                  phase="verify")

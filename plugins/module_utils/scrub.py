@@ -99,12 +99,15 @@ def scrub(request, tools, check_mode=False):
                  "detail": None, "par2_created": []}
         if status == REPAIRABLE and request.repair:
             entry["detail"] = "would repair" if check_mode else None
-            if not check_mode:
+            if check_mode:
+                changed = True
+            else:
                 entry.update(_repair(archive, slices, par2, dar))
                 changed = changed or entry["status"] == REPAIRED
         elif status == NO_PAR2 and request.create_missing:
             if check_mode:
                 entry["detail"] = "would create PAR2 files"
+                changed = True
             else:
                 entry.update(_protect(archive, slices, request, par2, dar))
                 changed = changed or bool(entry["par2_created"])
@@ -163,6 +166,14 @@ def _protect(archive, slices, request, par2, dar):
         item["par2_files"] = made
         created += made
     return {"status": OK, "par2_created": created, "detail": "created PAR2 files at %d%%" % redundancy}
+
+
+def describe(entry):
+    """One archive's problem in words, naming the slices PAR2 found damaged."""
+    damaged = [s["slice"] for s in entry["slices"] if s.get("status") == REPAIRABLE]
+    parts = ["damaged: " + ", ".join(damaged)] if entry["status"] == REPAIRABLE and damaged else []
+    parts += [entry["detail"]] if entry["detail"] else []
+    return "%s is %s%s" % (entry["archive"], entry["status"], " (%s)" % "; ".join(parts) if parts else "")
 
 
 def failures(result, fail_on_unprotected):

@@ -22,7 +22,12 @@ description:
     which is removed once par2 has proven the repaired slice) and the archive is tested again with C(dar -t).
   - With O(create_missing=true) slices without a PAR2 set get one at the configured redundancy, after the archive
     passed C(dar -t) (redundancy made from damaged data would only preserve the damage).
-  - The task fails when an archive is unrepairable and, with O(fail_on_unprotected=true), when one has no PAR2.
+  - The task fails when an archive is unrepairable, when one is V(damaged_repairable) and O(repair=false) (damage
+    that was found and left is not an archive proven good; the message names the damaged slices, and
+    O(repair=true) repairs them; the command C(dar-backup-run verify) exits 1 alike), and, with
+    O(fail_on_unprotected=true), when one has no PAR2. The result still lists every archive; use C(failed_when)
+    to only report.
+  - C(changed) is true when slices were repaired or PAR2 files created, and in check mode when they would be.
 options:
   backup_dir:
     description: Directory holding the archives.
@@ -40,7 +45,9 @@ options:
         O(dar.backup.dar_backup#module:par2.dir) option of P(dar.backup.dar_backup#module).
     type: path
   repair:
-    description: Repair damaged slices that the PAR2 set can repair, then test the archive with C(dar -t).
+    description:
+      - Repair damaged slices that the PAR2 set can repair, then test the archive with C(dar -t).
+      - With O(repair=false) a V(damaged_repairable) archive fails the task.
     type: bool
     default: false
   create_missing:
@@ -74,7 +81,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Verifies (which only reads) and reports what it would repair or create, and changes nothing.
+    details:
+      - Verifies (which only reads) and reports what it would repair or create (C(changed=true), V(would repair) or
+        V(would create PAR2 files) in C(detail)), and changes nothing.
 requirements:
   - par2 (par2cmdline) and dar on the target
 seealso:
@@ -134,8 +143,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dar.backup.plugins.module_utils.backup import Par2Settings, raise_on_sigterm
 from ansible_collections.dar.backup.plugins.module_utils.dar import Dar
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
-from ansible_collections.dar.backup.plugins.module_utils.par2 import Par2
-from ansible_collections.dar.backup.plugins.module_utils.scrub import ScrubRequest, failures, scrub
+from ansible_collections.dar.backup.plugins.module_utils.par2 import REPAIRABLE, Par2
+from ansible_collections.dar.backup.plugins.module_utils.scrub import ScrubRequest, describe, failures, scrub
 
 
 def main():
@@ -168,11 +177,17 @@ def main():
         result = scrub(request, tools, check_mode=module.check_mode)
     except DarBackupError as exc:
         module.fail_json(**exc.fail_json_args())
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
     bad = failures(result, params["fail_on_unprotected"])
-    if bad:
-        module.fail_json(msg="%d archive(s) failed the PAR2 check: %s" % (len(bad), "; ".join(
-            "%s is %s%s" % (a["archive"], a["status"], " (%s)" % a["detail"] if a["detail"] else "") for a in bad)),
-            **result)
+    # Damage found is not an archive proven good, whether or not it can be repaired (the runner's verify
+    # exits 1 alike); in check mode with repair=true the plan to repair it is the answer (changed).
+    damaged = [] if params["repair"] and module.check_mode else [
+        a for a in result["archives"] if a["status"] == REPAIRABLE]
+    if bad or damaged:
+        hint = "; run again with repair=true to repair the damaged_repairable archive(s)" if damaged else ""
+        module.fail_json(msg="%d archive(s) failed the PAR2 check: %s%s" % (
+            len(bad) + len(damaged), "; ".join(describe(a) for a in bad + damaged), hint), **result)
     module.exit_json(**result)
 
 

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import json
 import os
 import random
 import shutil
+import subprocess
 
 import pytest
 
-from conftest import dar_test, run_module, write_file
+from conftest import REPO, dar_test, run_module, write_file
 
 BLOCKS = 1000  # par2 blocks per slice: redundancy r% gives r*10 recovery blocks
 
@@ -96,13 +99,18 @@ def test_bitrot_matrix(photos, backup_dir, workdir, redundancy, blocks, contiguo
     damage(slice_path, blocks, contiguous, block_size_of(slice_path))
     assert dar_test(run.result["archive_path"]) != 0, "the damage did not break the archive"
 
+    before = checksums(backup_dir)
     scan = run_module("par2_verify", {"backup_dir": str(backup_dir), "name": "docs"})
     expected = "damaged_repairable" if repairable else "unrepairable"
     assert scan.result["archives"][0]["status"] == expected, scan
     assert scan.result["archives"][0]["slices"][0]["rc"] == (1 if repairable else 2)
-    assert scan.failed == (not repairable) and not scan.changed, scan
-    if not repairable:
-        assert "docs" in scan.result["msg"] and "unrepairable" in scan.result["msg"]
+    # Damage found and left, repairable or not, is not an archive proven good.
+    assert scan.failed and not scan.changed, scan
+    assert run.result["archive"] in scan.result["msg"] and expected in scan.result["msg"], scan
+    if repairable:
+        assert "damaged: %s" % os.path.basename(slice_path) in scan.result["msg"], scan
+        assert "repair=true" in scan.result["msg"], scan
+    assert checksums(backup_dir) == before
 
     fix = run_module("par2_verify", {"backup_dir": str(backup_dir), "name": "docs", "repair": True})
     if repairable:
@@ -120,14 +128,19 @@ def test_bitrot_matrix(photos, backup_dir, workdir, redundancy, blocks, contiguo
     assert dar_test(other.result["archive_path"]) == 0
 
 
-def test_check_mode_does_not_repair(photos, backup_dir):
+def test_check_mode_says_it_would_repair_and_does_not(photos, backup_dir):
     run = make_backup(photos, backup_dir, 10)
     slice_path = run.result["slices"][0]
     damage(slice_path, 10, True, block_size_of(slice_path))
     before = checksums(backup_dir)
     planned = run_module("par2_verify", {"backup_dir": str(backup_dir), "repair": True}, check=True)
-    assert not planned.failed and planned.result["archives"][0]["status"] == "damaged_repairable", planned
+    assert not planned.failed and planned.changed, planned
+    assert planned.result["archives"][0]["status"] == "damaged_repairable"
     assert planned.result["archives"][0]["detail"] == "would repair"
+    assert checksums(backup_dir) == before
+    # Without repair, check mode answers as the real run would: the damage fails the task.
+    scan = run_module("par2_verify", {"backup_dir": str(backup_dir)}, check=True)
+    assert scan.failed and not scan.changed and "repair=true" in scan.result["msg"], scan
     assert checksums(backup_dir) == before
 
 
@@ -173,8 +186,11 @@ def test_archive_without_par2(photos, backup_dir, workdir):
     strict = run_module("par2_verify", {"backup_dir": str(backup_dir), "fail_on_unprotected": True})
     assert strict.failed and "no_par2" in strict.result["msg"], strict
 
+    before = checksums(backup_dir)
     planned = run_module("par2_verify", {"backup_dir": str(backup_dir), "create_missing": True}, check=True)
-    assert planned.changed is False and not [n for n in os.listdir(str(backup_dir)) if n.endswith(".par2")]
+    assert not planned.failed and planned.changed, planned
+    assert planned.result["archives"][0]["detail"] == "would create PAR2 files"
+    assert checksums(backup_dir) == before
     par2_dir = workdir / "par2"
     made = run_module("par2_verify", {"backup_dir": str(backup_dir), "create_missing": True, "redundancy": 10,
                                       "par2_dir": str(par2_dir)})
@@ -218,3 +234,46 @@ def test_dar_test_of_every_archive(photos, backup_dir):
     assert scan.failed and by_name["bad"]["status"] == "unrepairable" and by_name["bad"]["dar_test"] is False, scan
     assert by_name["good"]["status"] == "ok" and by_name["good"]["dar_test"] is True
     assert dar_test(good.result["archive_path"]) == 0
+
+
+RUNNER_ENTRY = ("import sys; sys.path.insert(0, sys.argv.pop(1)); from dar_backup_engine.runner import main; "
+                "sys.exit(main())")
+
+
+def dar_backup_run(workdir, config, *argv):
+    """dar-backup-run as a host runs it (see test_runner.py): the engine files as the package
+    dar_backup_engine, imported by the host's /usr/bin/python3."""
+    package = workdir / "lib" / "dar_backup_engine"
+    if not package.exists():
+        package.mkdir(parents=True)
+        for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
+            shutil.copy(path, str(package))
+        (package / "__init__.py").write_text("")
+    config_path = workdir / "config.json"
+    config_path.write_text(json.dumps(config))
+    proc = subprocess.run(["/usr/bin/python3", "-c", RUNNER_ENTRY, str(workdir / "lib"), "--config",
+                           str(config_path)] + list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=600, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_repairable_damage_without_repair_fails_in_the_runner_too(photos, backup_dir, workdir):
+    """The other entry point, dar-backup-run verify: exit 1 naming the damaged slice, --repair repairs."""
+    run = make_backup(photos, backup_dir, 10)
+    slice_path = run.result["slices"][0]
+    damage(slice_path, 10, True, block_size_of(slice_path))
+    before = checksums(backup_dir)
+    config = {"backup_dir": str(backup_dir), "state_dir": str(workdir / "state"), "timeout": 600,
+              "notify": {"on": "never", "secrets_file": str(workdir / "notify.json")},
+              "definitions": {"docs": {"root": str(photos), "par2": {"redundancy": 10}}}}
+    scan = dar_backup_run(workdir, config, "verify", "docs")
+    assert scan.returncode == 1, (scan.stdout, scan.stderr)
+    assert "docs: FAILURE: verify: 1 archive(s) failed the PAR2 check: %s is damaged_repairable (damaged: %s" % (
+        run.result["archive"], os.path.basename(slice_path)) in scan.stdout, scan.stdout
+    assert "run verify docs --repair" in scan.stdout
+    assert checksums(backup_dir) == before
+
+    fix = dar_backup_run(workdir, config, "verify", "docs", "--repair")
+    assert fix.returncode == 0 and "docs: SUCCESS: verified 1 archive(s): 1 repaired" in fix.stdout, fix.stdout
+    assert dar_test(run.result["archive_path"]) == 0
