@@ -248,7 +248,10 @@ class BackupRun(object):
             report = self._step("restore_test", restore_test_mod.run, self.dar, target,
                                 request.definition.root, request.restore_test, started_epoch)
             result["restore_test"].update(report)
-            if not report["passed"]:
+            if report.get("warning"):
+                self.warnings.append(report["warning"])
+            # None is "nothing was compared" (warned above), not a failure: only False fails.
+            if report["passed"] is False:
                 bad = [f for f in report["files"] if f["result"] == restore_test_mod.FAILED]
                 raise DarBackupError(
                     "restore test failed for %d of %d sampled files; first: %s: %s"

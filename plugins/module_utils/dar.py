@@ -129,6 +129,12 @@ class Dar(object):
             raise result.error("dar -x of %s failed with rc %s: %s%s" % (
                 os.path.basename(archive_path), result.rc, meaning(result.rc),
                 " (%s)" % detail[-1].strip() if detail else ""), "extract")
+        skipped = not_restored(result)
+        if skipped:
+            raise result.error("dar -x of %s did not restore %d file(s) although it exited 0: %s%s" % (
+                os.path.basename(archive_path), len(skipped), "; ".join(skipped[:PROBLEM_LINES_SHOWN]),
+                "; and %d more" % (len(skipped) - PROBLEM_LINES_SHOWN) if len(skipped) > PROBLEM_LINES_SHOWN
+                else ""), "extract")
         return result
 
     @staticmethod
@@ -184,6 +190,28 @@ def problem_lines(stdout):
     return lines
 
 
+_NOT_RESTORED_RE = re.compile(r"^(.+) not restored \((.*)\)$")
+_FAILED_TO_RESTORE_RE = re.compile(r"^\s*(\d+) inode\(s\) failed to restore")
+
+
+def not_restored(result):
+    """dar's lines about files an extraction left out or could not write, whatever its exit code.
+
+    Under -Q dar answers its own questions "no" (no space left, overwrite a file it finds there, ...) and logs
+    "<path> not restored (user choice)" with rc 0; its summary counts filesystem errors separately."""
+    lines = []
+    for line in (result.stdout or "").splitlines() + (result.stderr or "").splitlines():
+        text = line.strip()
+        match = _NOT_RESTORED_RE.match(text)
+        if match and not re.match(r"^\d+ inode\(s\)$", match.group(1)):
+            lines.append(text)
+            continue
+        failed = _FAILED_TO_RESTORE_RE.match(line)
+        if failed and int(failed.group(1)):
+            lines.append(text)
+    return lines
+
+
 def slices_written(directory, basename):
     """Slice files dar wrote for ``basename`` in ``directory``, by number."""
     found = []
@@ -235,16 +263,20 @@ def parse_size(text):
 class Entry(object):
     """One entry of an archive's catalogue: its path, kind (File, Directory, Symlink, ...), size, and
     ``data``: saved (its data is in this archive), referenced (unchanged since the reference archive),
-    or deleted (removed since the reference archive); ``mtime`` in whole seconds, or None."""
+    or deleted (removed since the reference archive); ``mtime`` in whole seconds, or None; ``sparse`` and
+    ``dirty`` (saved while it changed) as dar recorded them; ``linked``: one of several hard links."""
 
-    __slots__ = ("path", "kind", "data", "size", "mtime")
+    __slots__ = ("path", "kind", "data", "size", "mtime", "sparse", "dirty", "linked")
 
-    def __init__(self, path, kind, data, size, mtime=None):
+    def __init__(self, path, kind, data, size, mtime=None, sparse=False, dirty=False, linked=False):
         self.path = path
         self.kind = kind
         self.data = data
         self.size = size
         self.mtime = mtime
+        self.sparse = sparse
+        self.dirty = dirty
+        self.linked = linked
 
     def __repr__(self):
         return "Entry(%r, %s, %s)" % (self.path, self.kind, self.data)
@@ -264,6 +296,8 @@ def iter_entries(xml_text):
                 pending.data = attrs.get("data", "")
                 mtime = attrs.get("mtime", "")
                 pending.mtime = int(mtime) if mtime.isdigit() else None
+                # dar marks each member of a hard-linked set with a leading "*" in its permissions.
+                pending.linked = attrs.get("permissions", "").startswith("*")
                 yield pending
                 pending = None
             continue
@@ -273,7 +307,8 @@ def iter_entries(xml_text):
             continue
         attrs = dict((k, _unescape(v)) for k, v in _ATTR_RE.findall(attr_text))
         name = attrs.get("name", "")
-        pending = Entry("/".join(stack + [name]), tag, "", parse_size(attrs.get("size")))
+        pending = Entry("/".join(stack + [name]), tag, "", parse_size(attrs.get("size")),
+                        sparse=attrs.get("sparse") == "yes", dirty=attrs.get("dirty") == "yes")
         if tag == "Directory" and not selfclosing:
             stack.append(name)
 

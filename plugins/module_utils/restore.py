@@ -5,9 +5,12 @@
 
 The archives are chosen by archive time (the newest archive made at or before ``when``, then the
 chain its header records), never by file mtimes and never with ``dar_manager -w``. The chain is
-extracted into a private staging directory inside ``dest``; only then is the result compared with
-what ``dest`` holds and moved in, so a refused or failed restore writes nothing, and restoring the
-same version twice changes nothing the second time.
+extracted into a private staging directory inside ``dest`` and proven against the archive's listing
+(every regular file there, with its recorded size: dar under -Q may skip a file and still exit 0); only
+then is the result compared with what ``dest`` holds and moved in, so a refused or failed restore writes
+nothing, and restoring the same version twice changes nothing the second time. Without ``owner`` no
+restored file is setuid or setgid: a root-owned copy of another user's setuid file is a privilege its owner
+never had.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import stat
 import tempfile
 
 from . import catalog as catalog_mod
+from . import lock
 from . import naming
 from .dar import iter_entries
 from .errors import DarBackupError
@@ -29,6 +33,7 @@ SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/li
                "/sbin", "/sys", "/usr", "/var")
 ALLOWED_BELOW_SYSTEM = ("/var/tmp",)
 STAGING_PREFIX = ".dar-restore-"
+SET_ID_BITS = stat.S_ISUID | stat.S_ISGID
 
 
 def check_dest(dest):
@@ -44,6 +49,27 @@ def check_dest(dest):
         raise DarBackupError("dest %s is a system directory; restore into a directory of its own, e.g. "
                              "/var/tmp/restore or /srv/restore" % shown, phase="validate")
     return real
+
+
+def _inside(path, top):
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def archive_places(backup_dir, catalog_dir=None):
+    """(what, real path) of the directories a restore must never write into: the archives and their catalog."""
+    places = [("backup_dir", backup_dir), ("the work directory", lock.work_root(backup_dir))]
+    if catalog_dir:
+        places.append(("catalog_dir", catalog_dir))
+    return [(what, os.path.realpath(path)) for what, path in places]
+
+
+def check_dest_outside(real_dest, places):
+    """Refuse a dest at or below the archives: an overwrite there would replace slices or the catalog."""
+    for what, real in places:
+        if _inside(real_dest, real):
+            raise DarBackupError("dest %s is %s%s %s: a restore there could overwrite archives; restore into a "
+                                 "directory outside it" % (real_dest, "" if real_dest == real else "inside ",
+                                                            what, real), phase="validate")
 
 
 def check_paths(paths):
@@ -72,6 +98,8 @@ class RestoreRequest(object):
             raise DarBackupError("backup_dir %s does not exist" % self.backup_dir, phase="validate")
         self.dest = dest
         self.real_dest = check_dest(dest)
+        self.places = archive_places(self.backup_dir, catalog_dir)
+        check_dest_outside(self.real_dest, self.places)
         self.paths = check_paths(paths)
         if when is not None and archive is not None:
             raise DarBackupError("give when or archive, not both", phase="validate")
@@ -94,9 +122,10 @@ def _xml_entries(dar, archive, paths, workdir):
     return dict((e.path, e) for e in iter_entries(text))
 
 
-def locate(dar, chains, chain, older, paths, workdir):
+def locate(dar, chains, chain, older, paths, workdir, last=None):
     """Per requested path: where its state at the chain's end comes from, or why it cannot be restored."""
-    listings = [(archive, _xml_entries(dar, archive, paths, workdir)) for archive in chain]
+    listings = [(archive, last if last is not None and archive is chain[-1] else
+                 _xml_entries(dar, archive, paths, workdir)) for archive in chain]
     last_archive, last = listings[-1]
     found = []
     for path in paths:
@@ -125,6 +154,86 @@ def locate(dar, chains, chain, older, paths, workdir):
     return found
 
 
+def expected_files(entries):
+    """The regular files the restored state holds, as the last archive of the chain lists them."""
+    return sorted((e for e in entries.values() if e.kind == "File" and e.data in ("saved", "referenced")),
+                  key=lambda e: e.path)
+
+
+def needed_bytes(files):
+    """A lower bound of the space a restore of ``files`` takes: sparse files (their holes take no space) and
+    hard-linked files (one copy for several names, which the listing does not group) are not counted."""
+    return sum(e.size or 0 for e in files if not e.sparse and not e.linked)
+
+
+def free_bytes(path):
+    """Free bytes on the filesystem of path (or of its nearest existing parent), as the caller may use them."""
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    st = os.statvfs(probe)
+    return (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
+
+
+def _mib(count):
+    return "%.1f MiB" % (count / 1048576.0)
+
+
+def check_space(dest, files):
+    """Refuse before extracting when the data to restore clearly does not fit (it is staged inside dest)."""
+    needed = needed_bytes(files)
+    free = free_bytes(dest)
+    if needed > free:
+        raise DarBackupError(
+            "restoring %d file(s) needs at least %d bytes (%s) but the filesystem of %s has %d bytes (%s) free; "
+            "free space there, restore fewer paths, or choose another dest" % (
+                len(files), needed, _mib(needed), dest, free, _mib(free)), phase="plan")
+    return needed, free
+
+
+def prove_staging(staging, files):
+    """Every regular file of the archive's state is in staging with its recorded size, or the restore fails."""
+    problems = []
+    for entry in files:
+        try:
+            st = os.lstat(os.path.join(staging, entry.path))
+        except FileNotFoundError:
+            problems.append("%r is missing" % entry.path)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            problems.append("%r is not a regular file" % entry.path)
+        elif entry.size is not None and not entry.dirty and st.st_size != entry.size:
+            # A file saved dirty (changing while read) may hold other data than its recorded size says.
+            problems.append("%r has %d of its %d bytes" % (entry.path, st.st_size, entry.size))
+    if problems:
+        raise DarBackupError("the restore is incomplete, so nothing was written: %d of %d file(s) differ from the "
+                             "archive's listing: %s%s" % (
+                                 len(problems), len(files), "; ".join(problems[:10]),
+                                 "; and %d more" % (len(problems) - 10) if len(problems) > 10 else ""),
+                             phase="extract")
+
+
+def drop_set_id_bits(staging):
+    """Clear setuid and setgid: the copies belong to the user restoring, not to whoever owned the originals."""
+    for rel, st in _walk(staging):
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & SET_ID_BITS:
+            os.chmod(os.path.join(staging, rel), stat.S_IMODE(st.st_mode) & ~SET_ID_BITS)
+
+
+def check_plan_outside(plan, dest, places):
+    """Refuse a plan that writes into the archives when they lie below dest (a dest above backup_dir)."""
+    for what, real in places:
+        if not _inside(real, dest) or real == dest:
+            continue
+        inner = os.path.relpath(real, dest)
+        for rel, _st, action in plan:
+            if action == "same":
+                continue
+            if _inside(rel, inner) or (action == "replace" and _inside(inner, rel)):
+                raise DarBackupError("the restore would write %r, which is %s %s; restore into a directory outside "
+                                     "it" % (rel, "in" if _inside(rel, inner) else "above", what), phase="compare")
+
+
 def _walk(top):
     """(relative path, lstat) of everything below top, parents before children, never following links."""
     for current, dirs, files in os.walk(top):
@@ -134,11 +243,13 @@ def _walk(top):
             yield os.path.relpath(full, top), os.lstat(full)
 
 
-def _same(src, src_st, dst, dst_st):
+def _same(src, src_st, dst, dst_st, owner=False):
     if stat.S_IFMT(src_st.st_mode) != stat.S_IFMT(dst_st.st_mode):
         return False
     if stat.S_ISDIR(src_st.st_mode):
         return True
+    if owner and (src_st.st_uid, src_st.st_gid) != (dst_st.st_uid, dst_st.st_gid):
+        return False
     if stat.S_ISLNK(src_st.st_mode):
         return os.readlink(src) == os.readlink(dst)
     if stat.S_IMODE(src_st.st_mode) != stat.S_IMODE(dst_st.st_mode) or int(src_st.st_mtime) != int(dst_st.st_mtime):
@@ -156,8 +267,9 @@ def _same(src, src_st, dst, dst_st):
     return True
 
 
-def compare_tree(staging, dest):
-    """[(rel, lstat, action)] with action create / same / replace, parents first."""
+def compare_tree(staging, dest, owner=False):
+    """[(rel, lstat, action)] with action create / same / replace, parents first; with ``owner`` a file owned
+    by someone else than the restored one differs."""
     plan = []
     replaced_dirs = []
     for rel, st in _walk(staging):
@@ -170,7 +282,7 @@ def compare_tree(staging, dest):
         except FileNotFoundError:
             plan.append((rel, st, "create"))
             continue
-        if _same(os.path.join(staging, rel), st, target, target_st):
+        if _same(os.path.join(staging, rel), st, target, target_st, owner):
             plan.append((rel, st, "same"))
         else:
             plan.append((rel, st, "replace"))
@@ -212,7 +324,7 @@ def _remove(path):
         os.unlink(path)
 
 
-def apply_plan(plan, staging, dest):
+def apply_plan(plan, staging, dest, owner=False):
     dirs = []
     for rel, st, action in plan:
         source = os.path.join(staging, rel)
@@ -235,6 +347,8 @@ def apply_plan(plan, staging, dest):
     for rel, st, action in reversed(dirs):
         target = os.path.join(dest, rel)
         if action != "same":
+            if owner:
+                os.lchown(target, st.st_uid, st.st_gid)
             os.chmod(target, stat.S_IMODE(st.st_mode))
         if action != "same" or rel in touched:
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -316,7 +430,9 @@ def run_restore(request, dar, check_mode=False):
               "when": request.when.isoformat() if request.when else None}
     scratch = tempfile.mkdtemp(prefix="dar-restore-plan-")
     try:
-        located = locate(dar, chains, chain, older, request.paths, scratch) if request.paths else [
+        # The state the chain ends in: what is located, what must fit, and what staging is proven against.
+        final = _xml_entries(dar, chain[-1], request.paths, scratch)
+        located = locate(dar, chains, chain, older, request.paths, scratch, last=final) if request.paths else [
             {"path": "", "status": "found", "kind": "directory", "source": result["archives"]}]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -332,6 +448,8 @@ def run_restore(request, dar, check_mode=False):
                 details.append("%s is in no archive of %s up to %s" % (item["path"], request.name, moment))
         raise DarBackupError("; ".join(details) + "; nothing was restored", phase="plan")
     result["restored"] = located
+    expected = expected_files(final)
+    result["bytes_needed"], result["bytes_free"] = check_space(request.real_dest, expected)
     dest_exists = os.path.isdir(request.real_dest)
     if check_mode and not dest_exists:
         result.update(changed=True, written=None, msg="would restore into the new directory %s" % request.dest)
@@ -342,6 +460,7 @@ def run_restore(request, dar, check_mode=False):
     else:
         staging_parent = None  # check mode extracts outside dest, to compare only
     lock_fd = os.open(request.real_dest, os.O_RDONLY | os.O_DIRECTORY) if dest_exists or not check_mode else None
+    written = None
     try:
         if lock_fd is not None and not check_mode:
             try:
@@ -353,7 +472,11 @@ def run_restore(request, dar, check_mode=False):
         try:
             for archive in chain:
                 dar.extract(archive.path, staging, request.paths, request.owner)
-            plan = compare_tree(staging, request.real_dest)
+            prove_staging(staging, expected)
+            if not request.owner:
+                drop_set_id_bits(staging)
+            plan = compare_tree(staging, request.real_dest, request.owner)
+            check_plan_outside(plan, request.real_dest, request.places)
             conflicts = [rel for rel, _st, action in plan if action == "replace"]
             if conflicts and not request.overwrite:
                 shown = ", ".join(repr(c) for c in conflicts[:5]) + (" and %d more" % (len(conflicts) - 5)
@@ -361,9 +484,10 @@ def run_restore(request, dar, check_mode=False):
                 raise DarBackupError("%d path(s) in %s differ from the restored version and overwrite is false: %s; "
                                      "set overwrite=true to replace them, or restore into another dest"
                                      % (len(conflicts), request.dest, shown), phase="compare")
-            written = [rel for rel, _st, action in plan if action != "same"]
+            changes = [rel for rel, _st, action in plan if action != "same"]
             if not check_mode:
-                apply_plan(plan, staging, request.real_dest)
+                apply_plan(plan, staging, request.real_dest, request.owner)
+            written = changes
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     except OSError as exc:
@@ -372,6 +496,11 @@ def run_restore(request, dar, check_mode=False):
     finally:
         if lock_fd is not None:
             os.close(lock_fd)
+        if written is None and not dest_exists and not check_mode:
+            try:
+                os.rmdir(request.real_dest)  # a failed restore leaves no dest it made
+            except OSError:
+                pass
     result.update(changed=bool(written), written=len(written), unchanged=len(plan) - len(written),
                   files=written[:1000])
     verb = "would restore" if check_mode else "restored"

@@ -13,7 +13,7 @@ import shutil
 import stat
 import tempfile
 
-from .dar import iter_saved_files
+from .dar import iter_entries, not_restored
 from .errors import DarBackupError
 
 PASSED = "passed"
@@ -83,20 +83,29 @@ def _same_content(path_a, path_b, chunk=1024 * 1024):
                 return True
 
 
-def compare(source, restored, backup_started, check_owner):
-    """(result, detail) for one restored file against its source."""
-    try:
-        src = os.lstat(source)
-    except FileNotFoundError:
-        return SOURCE_GONE, "the source file was deleted after the backup"
+def compare(source, restored, backup_started, check_owner, recorded_size=None, recorded_mtime=None):
+    """(result, detail) for one restored file against its source and what the archive's listing recorded.
+
+    Whether the source changed since the backup is judged from the mtime the archive recorded, never from the
+    restored file's: a restore that went wrong leaves a fresh mtime, which must not excuse it."""
     try:
         out = os.lstat(restored)
     except FileNotFoundError:
         return FAILED, "dar did not restore the file"
+    if not stat.S_ISREG(out.st_mode):
+        return FAILED, "dar restored something other than a regular file"
+    if recorded_size is not None and out.st_size != recorded_size:
+        return FAILED, "restored %d of the %d bytes the archive recorded" % (out.st_size, recorded_size)
+    if recorded_mtime is not None and int(out.st_mtime) != recorded_mtime:
+        return FAILED, "restored with mtime %d, the archive recorded %d" % (int(out.st_mtime), recorded_mtime)
+    try:
+        src = os.lstat(source)
+    except FileNotFoundError:
+        return SOURCE_GONE, "the source file was deleted after the backup"
     if not stat.S_ISREG(src.st_mode):
         return CHANGED, "the source is no longer a regular file"
-    # The archive keeps the mtime the file had when saved; a different or newer one means it changed since.
-    changed = int(src.st_mtime) != int(out.st_mtime) or src.st_mtime >= backup_started
+    saved_mtime = recorded_mtime if recorded_mtime is not None else int(out.st_mtime)
+    changed = int(src.st_mtime) != saved_mtime or src.st_mtime >= backup_started
     try:
         same = src.st_size == out.st_size and _same_content(source, restored)
     except OSError as exc:
@@ -119,12 +128,22 @@ def compare(source, restored, backup_started, check_owner):
     return PASSED, ""
 
 
+def _nothing_proven(report, why):
+    """A restore test that compared nothing proves nothing: passed is None, with the reason as a warning."""
+    report["passed"] = None
+    report["skipped"] = why
+    report["warning"] = "restore test proved nothing: %s" % why
+    return report
+
+
 def run(dar, archive_path, root, settings, backup_started):
-    """Sample, extract and compare. Returns the result dict; raises only when dar cannot list the archive."""
+    """Sample, extract and compare. Returns the result dict; raises only when dar cannot list the archive.
+
+    passed is True when every sampled file compared equal (and at least one did), False when one failed,
+    None with a ``warning`` when nothing could be compared."""
     report = {"passed": True, "sampled": 0, "candidates": 0, "files": []}
     if settings.files == 0:
-        report["skipped"] = "restore_test.files is 0"
-        return report
+        return _nothing_proven(report, "restore_test.files is 0")
     check_owner = os.geteuid() == 0
     rng = random.Random(settings.seed) if settings.seed is not None else random.SystemRandom()
     work = tempfile.mkdtemp(prefix="dar-backup-restore-test-", dir=settings.work_dir)
@@ -136,21 +155,29 @@ def run(dar, archive_path, root, settings, backup_started):
         counter = {"n": 0}
 
         def wanted():
-            for relpath, size in iter_saved_files(xml_text):
-                if settings.wanted(relpath, size):
+            for entry in iter_entries(xml_text):
+                if entry.kind == "File" and entry.data == "saved" and settings.wanted(entry.path, entry.size):
                     counter["n"] += 1
-                    yield relpath, size
+                    yield entry
         sample = reservoir_sample(wanted(), settings.files, rng)
         report["candidates"] = counter["n"]
         report["sampled"] = len(sample)
         if not sample:
-            report["skipped"] = "no saved file matched the size bounds and exclude patterns"
+            _nothing_proven(report, "no saved file matched the size bounds and exclude patterns")
         target = os.path.join(work, "restore")
-        for relpath, size in sample:
+        for entry in sample:
+            relpath, size = entry.path, entry.size
             os.mkdir(target)
             result = dar.extract_one(archive_path, relpath, target, restore_owner=check_owner)
-            outcome, detail = compare(os.path.join(root, relpath), os.path.join(target, relpath),
-                                      backup_started, check_owner)
+            skipped = not_restored(result)
+            if skipped:
+                # dar's own word that it left the file out counts whatever it left on disk and its exit code.
+                outcome, detail = FAILED, "dar did not restore it: %s" % skipped[0]
+            else:
+                # A dirty file's data may differ from its recorded size; its content is still compared.
+                outcome, detail = compare(os.path.join(root, relpath), os.path.join(target, relpath),
+                                          backup_started, check_owner,
+                                          recorded_size=None if entry.dirty else size, recorded_mtime=entry.mtime)
             if outcome == FAILED and result.rc not in (0, None):
                 detail += " (dar -x rc %s)" % result.rc
             report["files"].append({"path": relpath, "size": size, "result": outcome, "detail": detail})
@@ -159,4 +186,7 @@ def run(dar, archive_path, root, settings, backup_started):
             shutil.rmtree(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if sample and report["passed"] and not any(f["result"] == PASSED for f in report["files"]):
+        _nothing_proven(report, "none of the %d sampled file(s) could be compared: each changed or went away on the "
+                                "source since the backup" % len(sample))
     return report

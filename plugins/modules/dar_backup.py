@@ -299,7 +299,10 @@ verify:
 restore_test:
   description:
     - Result of the restore test, with one entry per sampled file; C(result) is C(passed), C(failed),
-      C(changed_since_backup) or C(source_gone).
+      C(changed_since_backup) or C(source_gone). A restored file shorter than the archive recorded, or with
+      another mtime than it recorded, fails; whether the source changed is judged from the recorded mtime.
+    - C(passed) is null, with a C(warning) (also in RV(warnings)), when nothing was compared (C(files) 0, no file
+      within the size bounds, or every sampled file changed since the backup).
   returned: when an archive was made
   type: dict
   sample:

@@ -24,9 +24,14 @@ description:
     restore the older state.
   - Before extracting, every slice of every archive in the chain is checked to be present, and the last slice to
     really be the last.
-  - The chain is extracted into a private staging directory inside O(dest); only then is the result compared with
-    O(dest) and moved in. Existing files that differ are not replaced unless O(overwrite=true); identical files
-    are left alone, so restoring the same version twice reports C(changed=false) the second time.
+  - Before extracting, the restore is refused when the sizes of the regular files to restore exceed the free space
+    of the filesystem of O(dest) (sparse and hard-linked files are not counted, so this only refuses what clearly
+    cannot fit). The chain is extracted into a private staging directory inside O(dest) and proven against the
+    archive's listing, every regular file present with the size the archive recorded; a file dar reports as not
+    restored fails the task whatever dar's exit code. Only then is the result compared with O(dest) and moved in,
+    so a failed restore leaves O(dest) as it was. Existing files that differ are not replaced unless
+    O(overwrite=true); identical files are left alone, so restoring the same version twice reports
+    C(changed=false) the second time.
 options:
   name:
     description: Name of the backup definition whose archives to restore from.
@@ -42,6 +47,9 @@ options:
         definition's root.
       - V(/) and system directories (C(/etc), C(/usr), C(/bin), C(/boot), C(/proc), C(/sys), C(/dev), C(/var) except
         C(/var/tmp), C(/root), ...) are refused, also when reached through a symlink.
+      - O(backup_dir), its work directory C(.dar-backup-work), O(catalog_dir), and any directory below them are
+        refused too (symlinks resolved), and a restore into a directory above them fails when it would write into
+        them, as an overwrite there would replace archives.
     type: path
     required: true
   paths:
@@ -72,7 +80,11 @@ options:
         O(backup_dir), the restore fails instead of returning an older state.
     type: path
   owner:
-    description: Restore file ownership as saved (needs root). When false, restored files belong to the user running the task.
+    description:
+      - Restore file ownership as saved (needs root).
+      - When false, restored files belong to the user running the task, and their setuid and setgid bits are
+        cleared (on files and directories), as a root-owned copy of another user's setuid program would be a privilege
+        its owner never had. The other mode bits are restored as saved.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -157,6 +169,18 @@ unchanged:
   returned: when O(dest) was compared
   type: int
   sample: 0
+bytes_needed:
+  description:
+    - Sum of the sizes of the regular files restored, sparse and hard-linked files not counted; compared with
+      RV(bytes_free) before extracting.
+  returned: success
+  type: int
+  sample: 6291456
+bytes_free:
+  description: Free bytes on the filesystem of O(dest) (of its nearest existing parent when it does not exist yet).
+  returned: success
+  type: int
+  sample: 104857600
 files:
   description: Relative paths written (at most 1000).
   returned: when O(dest) was compared

@@ -301,3 +301,46 @@ def lying_dar_env(bindir, only_under=None):
         handle.write(_LYING_DAR % (shutil.which("dar"), only_under))
     os.chmod(wrapper, 0o755)
     return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}
+
+
+_SHORT_DAR = r'''#!/usr/bin/python3
+import os, subprocess, sys
+
+REAL, ONLY_UNDER = %r, %r
+
+
+def regular_files(top):
+    found = {}
+    for parent, _dirs, files in os.walk(top):
+        for name in files:
+            path = os.path.join(parent, name)
+            st = os.lstat(path)
+            if not os.path.islink(path):
+                found[path] = (st.st_ino, st.st_ctime_ns, st.st_size)
+    return found
+
+
+extracting = "-x" in sys.argv and "-R" in sys.argv
+dest = sys.argv[sys.argv.index("-R") + 1] if extracting else ""
+lying = extracting and (ONLY_UNDER is None or ONLY_UNDER in dest)
+before = regular_files(dest) if lying else {}
+rc = subprocess.call([REAL] + sys.argv[1:])
+if lying:
+    for path, stamp in regular_files(dest).items():
+        if before.get(path) != stamp and stamp[2] > 0:
+            os.truncate(path, stamp[2] // 2)
+sys.exit(rc)
+'''
+
+
+def short_dar_env(bindir, only_under=None):
+    """Environment whose PATH finds a dar that writes short files, as when the disk fills: every non-empty regular
+    file an extraction (``-x``) wrote is cut to half its size, with a fresh mtime, and dar's exit code is kept.
+    With ``only_under`` it does so only when the extraction's ``-R`` directory contains that string."""
+    bindir = str(bindir)
+    os.makedirs(bindir)
+    wrapper = os.path.join(bindir, "dar")
+    with open(wrapper, "w") as handle:
+        handle.write(_SHORT_DAR % (shutil.which("dar"), only_under))
+    os.chmod(wrapper, 0o755)
+    return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}

@@ -203,6 +203,33 @@ def test_compare_mtime_differs_in_restore(pair):
     assert "mtime" in detail
 
 
+def test_compare_judges_change_by_the_recorded_mtime(pair):
+    """A restore that left a fresh mtime is not excused as 'changed since the backup' when the source still has
+    the mtime the archive recorded."""
+    src, out = pair
+    now = time.time()
+    os.utime(out, (now, now))
+    result, detail = rt.compare(src, out, now + 10, check_owner=False, recorded_size=7, recorded_mtime=int(OLD))
+    assert result == rt.FAILED
+    assert "the archive recorded %d" % int(OLD) in detail
+
+
+def test_compare_short_file_fails_even_when_the_source_changed(pair, helpers):
+    src, out = pair
+    helpers.touch(out, b"pay")  # short, with a fresh mtime, as a dar that ran out of space leaves it
+    helpers.touch(src, b"changed since")
+    result, detail = rt.compare(src, out, time.time() - 60, check_owner=False, recorded_size=7,
+                                recorded_mtime=int(OLD))
+    assert (result, detail) == (rt.FAILED, "restored 3 of the 7 bytes the archive recorded")
+
+
+def test_compare_recorded_values_match(pair, helpers):
+    src, out = pair
+    assert rt.compare(src, out, time.time(), False, recorded_size=7, recorded_mtime=int(OLD)) == (rt.PASSED, "")
+    helpers.touch(src, b"new content")  # the source moved on since: not the archive's fault
+    assert rt.compare(src, out, time.time() - 60, False, recorded_size=7, recorded_mtime=int(OLD))[0] == rt.CHANGED
+
+
 def test_compare_owner_differs(pair, monkeypatch):
     src, out = pair
     real_lstat = os.lstat
@@ -226,10 +253,12 @@ def test_compare_owner_differs(pair, monkeypatch):
 class FakeDar(object):
     """list_saved_xml writes a listing of ``files``; extract_one copies from ``source`` (or corrupts)."""
 
-    def __init__(self, source, files, corrupt=()):
+    def __init__(self, source, files, corrupt=(), short=(), output=""):
         self.source = source
         self.files = files  # relpath -> size shown in the listing
         self.corrupt = set(corrupt)
+        self.short = set(short)  # written half, with a fresh mtime, as when the disk fills up
+        self.output = output
         self.extracted = []
 
     def list_saved_xml(self, archive_path, xml_path):
@@ -238,7 +267,9 @@ class FakeDar(object):
             dirs, name = relpath.split("/")[:-1], relpath.split("/")[-1]
             for d in dirs:
                 parts.append('<Directory name="%s">\n<Attributes data="saved" />\n' % d)
-            parts.append('<File name="%s" size="%d o">\n<Attributes data="saved" />\n</File>\n' % (name, size))
+            mtime = int(os.lstat(os.path.join(self.source, relpath)).st_mtime)
+            parts.append('<File name="%s" size="%d o" dirty="no" sparse="no">\n<Attributes data="saved" mtime="%d" />'
+                         '\n</File>\n' % (name, size, mtime))
             parts.append("</Directory>\n" * len(dirs))
         parts.append("</Catalog>\n")
         with open(xml_path, "w") as handle:
@@ -255,7 +286,11 @@ class FakeDar(object):
                 handle.write(b"#")
             st = os.stat(os.path.join(self.source, relpath))
             os.utime(target, (st.st_atime, st.st_mtime))
-        return command.CommandResult(["dar", "-x"], 0, "", "", 0.1)
+        if relpath in self.short:
+            with open(target, "r+b") as handle:
+                handle.truncate(os.path.getsize(target) // 2)
+            os.utime(target)
+        return command.CommandResult(["dar", "-x"], 0, self.output, "", 0.1)
 
 
 @pytest.fixture
@@ -306,9 +341,10 @@ def test_run_nothing_matches(source, tmp_path):
     root, sizes = source
     settings = rt.RestoreTestSettings(files=3, min_size="1M", max_size=None, work_dir=str(tmp_path))
     report = rt.run(FakeDar(root, sizes), "/b/x", root, settings, time.time())
-    assert report["passed"] is True
+    assert report["passed"] is None
     assert report["sampled"] == 0
-    assert "skipped" in report
+    assert report["warning"] == "restore test proved nothing: no saved file matched the size bounds and exclude " \
+                                "patterns"
 
 
 def test_run_zero_files_does_not_list(source):
@@ -318,4 +354,37 @@ def test_run_zero_files_does_not_list(source):
         def list_saved_xml(self, *a):
             raise AssertionError("must not list")
     report = rt.run(Exploding(), "/b/x", root, rt.RestoreTestSettings(files=0), time.time())
-    assert report["passed"] is True and "skipped" in report
+    assert report["passed"] is None and report["warning"] == "restore test proved nothing: restore_test.files is 0"
+
+
+def test_run_fails_on_a_short_file(source, tmp_path):
+    root, sizes = source
+    settings = rt.RestoreTestSettings(files=10, max_size=None, seed=1, work_dir=str(tmp_path))
+    report = rt.run(FakeDar(root, sizes, short=["big.iso"]), "/b/x", root, settings, time.time())
+    assert report["passed"] is False
+    by_path = dict((f["path"], f) for f in report["files"])
+    assert by_path["big.iso"] == {"path": "big.iso", "size": 5000, "result": rt.FAILED,
+                                  "detail": "restored 2500 of the 5000 bytes the archive recorded"}
+
+
+def test_run_fails_when_dar_says_not_restored(source, tmp_path):
+    root, sizes = source
+    settings = rt.RestoreTestSettings(files=1, max_size=None, seed=1, work_dir=str(tmp_path))
+    fake = FakeDar(root, sizes, output="/w/restore/x not restored (user choice)\n\n ---\n 0 inode(s) restored\n")
+    report = rt.run(fake, "/b/x", root, settings, time.time())
+    assert report["passed"] is False
+    assert report["files"][0]["detail"] == "dar did not restore it: /w/restore/x not restored (user choice)"
+
+
+def test_run_that_compared_nothing_proves_nothing(source, tmp_path, helpers):
+    root, sizes = source
+    saved = str(tmp_path / "as-saved")
+    shutil.copytree(root, saved)  # what the archive holds; the live files all move on after the backup
+    for rel in sizes:
+        helpers.touch(os.path.join(root, rel), b"rewritten after the backup")
+    settings = rt.RestoreTestSettings(files=10, max_size=None, seed=1, work_dir=str(tmp_path))
+    fake = FakeDar(saved, sizes)
+    report = rt.run(fake, "/b/x", root, settings, time.time() - 60)
+    assert report["passed"] is None and report["sampled"] == 4
+    assert all(f["result"] == rt.CHANGED for f in report["files"])
+    assert "none of the 4 sampled file(s) could be compared" in report["warning"]
