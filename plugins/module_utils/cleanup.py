@@ -216,12 +216,14 @@ class CleanupRequest(object):
         return catalog_mod.database_path(self.name, self.backup_dir, self.catalog_dir)
 
 
-def _plan(request, dar, now):
-    archives = naming.discover(request.backup_dir, request.name)
+def _plan(request, dar, now, ignored=None):
+    ignored = [] if ignored is None else ignored
+    archives = naming.discover(request.backup_dir, request.name, ignored=ignored, named=request.archives)
     files = Files(request.backup_dir, request.name, request.par2_dirs)
     on_disk = set(a.basename for a in archives)
-    # What an interrupted removal (or publication) left: files of an archive whose slice 1 is gone.
-    leftover_bases = sorted(files.bases() - on_disk)
+    # What an interrupted removal (or publication) left: files of an archive whose slice 1 is gone. Another
+    # user's archive is neither: it is left alone unless named.
+    leftover_bases = sorted(files.bases() - on_disk - set(a.basename for a in ignored))
     named = check_names(request.archives, request.name, on_disk | set(leftover_bases), request.backup_dir)
     fulls = [base for base in named if naming.ArchiveName.parse(base).level == "FULL"]
     if fulls and not request.allow_full:
@@ -247,8 +249,9 @@ def run_cleanup(request, check_mode=False, now=None, dar=None, catalog=None):
 
 
 def _run(request, dar, catalog, now, check_mode):
-    files, named, selection, leftovers = _plan(request, dar, now)
-    warnings = []
+    ignored = []
+    files, named, selection, leftovers = _plan(request, dar, now, ignored)
+    warnings = naming.ignored_warnings(ignored, request.backup_dir)
     if request.par2_dir and not os.path.isdir(request.par2_dir):
         warnings.append("par2_dir %s does not exist; no PAR2 files were looked for there" % request.par2_dir)
     for entry in selection.unreadable:

@@ -393,9 +393,11 @@ def _known_elsewhere(request, chains, archives, target):
     return names
 
 
-def check_nothing_newer_missing(request, chains, archives, target):
+def check_nothing_newer_missing(request, chains, archives, target, ignored=()):
     """Refuse to pass off an older state as the one asked for when a newer archive has gone missing."""
-    on_disk = set(a.basename for a in archives)
+    # Another user's archive (ignored) is on disk, only not trusted: not evidence of a missing one; its header
+    # is never read, so a planted archive cannot claim that one of ours went missing either.
+    on_disk = set(a.basename for a in list(archives) + list(ignored))
     missing = []
     for base, evidence in sorted(_known_elsewhere(request, chains, archives, target).items()):
         name = naming.ArchiveName.parse(base)
@@ -419,15 +421,18 @@ def _clear_stale_staging(dest):
 
 
 def run_restore(request, dar, check_mode=False):
-    archives = naming.discover(request.backup_dir, request.name)
+    ignored = []
+    archives = naming.discover(request.backup_dir, request.name, ignored=ignored,
+                               named=[request.archive] if request.archive else ())
     chains = Chains(dar, archives)
     target = _select(request, chains, archives)
     chain = chains.chain(target)
     if request.archive is None:
-        check_nothing_newer_missing(request, chains, archives, target)
+        check_nothing_newer_missing(request, chains, archives, target, ignored)
     older = [a for a in archives if a.sort_key() < target.sort_key()]
     result = {"archive": target.basename, "archives": [a.basename for a in chain],
-              "when": request.when.isoformat() if request.when else None}
+              "when": request.when.isoformat() if request.when else None,
+              "warnings": naming.ignored_warnings(ignored, request.backup_dir)}
     scratch = tempfile.mkdtemp(prefix="dar-restore-plan-")
     try:
         # The state the chain ends in: what is located, what must fit, and what staging is proven against.

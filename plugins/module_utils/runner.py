@@ -420,6 +420,7 @@ def _verify(ctx, name, repair, create_missing):
         else:
             result = scrub_mod.scrub(request, tools)
         archives = result["archives"]
+        record["warnings"].extend(result.get("warnings") or [])
         record["verify"] = {
             "archives": len(archives), "summary": result["summary"],
             "repaired": [a["archive"] for a in archives if a["status"] == scrub_mod.REPAIRED],
@@ -451,6 +452,7 @@ def _restore(ctx, name, args):
                                              when=args.when, archive=args.archive, overwrite=args.overwrite,
                                              owner=args.owner)
         result = restore_mod.run_restore(request, Dar(timeout=options["timeout"]))
+        record["warnings"].extend(result.get("warnings") or [])
         record["archive"] = result["archive"]
         record["restore"] = {"dest": args.dest, "paths": list(args.path or []), "when": result.get("when"),
                              "archives": result.get("archives"), "written": result.get("written"),

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from . import command
 from . import naming
 from .errors import DarBackupError
-from .fsutil import move_into
+from .fsutil import make_private, move_into
 from .par2 import OK, REPAIRABLE, UNREPAIRABLE, par2_files_for
 
 NO_PAR2 = "no_par2"
@@ -40,9 +41,13 @@ class ScrubRequest(object):
         self.test = test
 
 
-def select_archives(request):
-    archives = [a for a in naming.discover(request.backup_dir)
+def select_archives(request, ignored=None):
+    found = []
+    archives = [a for a in naming.discover(request.backup_dir, ignored=found,
+                                           named=[request.archive] if request.archive else ())
                 if request.names is None or a.name.definition in request.names]
+    if ignored is not None and request.archive is None:
+        ignored.extend(a for a in found if request.names is None or a.name.definition in request.names)
     if request.archive is not None:
         archives = [a for a in archives if a.basename == request.archive]
         if not archives:
@@ -74,7 +79,8 @@ def _archive_status(slices):
 def scrub(request, tools, check_mode=False):
     """Verify every selected slice (in parallel), then repair / create as asked. Returns the result dict."""
     par2, dar = tools["par2"], tools["dar"]
-    archives = select_archives(request)
+    ignored = []
+    archives = select_archives(request, ignored)
     reports = []
     jobs = []
     for archive in archives:
@@ -117,7 +123,8 @@ def scrub(request, tools, check_mode=False):
     summary = {}
     for entry in out:
         summary[entry["status"]] = summary.get(entry["status"], 0) + 1
-    return {"changed": changed, "archives": out, "summary": summary}
+    return {"changed": changed, "archives": out, "summary": summary,
+            "warnings": naming.ignored_warnings(ignored, request.backup_dir)}
 
 
 def _test_all(archives, entries, dar, workers):
@@ -159,6 +166,10 @@ def _protect(archive, slices, request, par2, dar):
         if item["status"] != NO_PAR2:
             continue
         made = par2.create(item["path"], redundancy, request.par2.block_count)
+        # PAR2 data rebuilds the slice: as private as the slice it protects, whatever the umask.
+        group_readable = bool(os.stat(item["path"]).st_mode & stat.S_IRGRP)
+        for path in made:
+            make_private(path, group_readable)
         if request.par2_dir:
             os.makedirs(request.par2_dir, mode=0o750, exist_ok=True)
             made = [move_into(path, request.par2_dir) for path in made]

@@ -23,6 +23,8 @@ description:
   - O(state=rebuilt) recreates the database from the archives on disk every time; O(state=absent) removes it.
   - Only complete archives (slice 1 present and no slice missing) under their final names count; a backup in
     progress is not visible until it has passed its checks.
+  - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
+    are left out of the database, with a warning: in a shared directory anyone could have planted them.
 options:
   name:
     description: Name of the backup definition.
@@ -145,15 +147,19 @@ def main():
         catalog = catalog_mod.Catalog(catalog_mod.database_path(name, backup_dir, params["catalog_dir"]),
                                       timeout=params["timeout"])
         before = [base for _n, _d, base in catalog.list()] if catalog.exists() and not catalog.health() else []
-        archives = naming.discover(backup_dir, name)
+        ignored = []
+        archives = naming.discover(backup_dir, name, ignored=ignored)
         if module.check_mode:
             result = catalog_mod.sync(catalog, archives, params["state"], check_mode=True)
         else:
             with definition_lock(backup_dir, name):
-                archives = naming.discover(backup_dir, name)
+                ignored = []
+                archives = naming.discover(backup_dir, name, ignored=ignored)
                 result = catalog_mod.sync(catalog, archives, params["state"])
     except DarBackupError as exc:
         module.fail_json(**exc.fail_json_args())
+    for warning in naming.ignored_warnings(ignored, backup_dir):
+        module.warn(warning)
     after = []
     if params["state"] != "absent":
         # present and rebuilt both leave (or would leave) exactly the archives on disk, in order.

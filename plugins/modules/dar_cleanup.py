@@ -33,6 +33,8 @@ description:
     removed by the next run and listed in RV(leftovers).
   - The definition's lock is held while deleting, so a backup of the same definition is never disturbed; the module
     fails when a backup is running.
+  - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
+    are neither removed nor counted, with a warning naming them, unless named in O(archives).
   - When bringing the catalog in line fails after the removal (a C(dar_manager) error, a corrupt database that was
     set aside), the database is rebuilt from the archives left on disk, with a warning. When that fails too, the
     task fails, with C(changed=true) when anything was removed; RV(removed) and RV(removed_files) still list what

@@ -17,6 +17,8 @@ description:
     rule for archives that do not record it), PAR2 coverage, the chains they form, and the state of the catalog
     database (missing, corrupt, in sync, archives missing from it or extra in it).
   - With O(path), also the versions of that file or directory across the archives.
+  - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
+    are not listed, with a warning naming them: in a shared directory anyone could have planted them.
   - With O(state_dir), also the last runs of the on-host runner C(dar-backup-run) per definition, read from its run
     records C(runs.jsonl) (and C(runs.jsonl.1)) there.
 options:
@@ -181,6 +183,11 @@ def main():
                                catalog_dir=params["catalog_dir"], par2_dir=params["par2_dir"], path=path)
     except DarBackupError as exc:
         module.fail_json(**exc.fail_json_args())
+    ignored = []
+    naming.discover(os.path.abspath(params["backup_dir"]), ignored=ignored)
+    for warning in naming.ignored_warnings([a for a in ignored if names is None or a.name.definition in names],
+                                           os.path.abspath(params["backup_dir"])):
+        module.warn(warning)
     result = dict(changed=False, definitions=definitions)
     if params["state_dir"]:
         result["runs"] = runs_in(params["state_dir"])

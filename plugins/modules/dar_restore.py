@@ -24,6 +24,9 @@ description:
     restore the older state.
   - Before extracting, every slice of every archive in the chain is checked to be present, and the last slice to
     really be the last.
+  - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
+    are ignored, with a warning naming them, unless named in O(archive); in a shared directory anyone could have
+    planted one, for instance with a future time in its name so that it would be restored by default.
   - Before extracting, the restore is refused when the sizes of the regular files to restore exceed the free space
     of the filesystem of O(dest) (sparse and hard-linked files are not counted, so this only refuses what clearly
     cannot fit). The chain is extracted into a private staging directory inside O(dest) and proven against the

@@ -28,6 +28,10 @@ description:
     O(fail_on_unprotected=true), when one has no PAR2. The result still lists every archive; use C(failed_when)
     to only report.
   - C(changed) is true when slices were repaired or PAR2 files created, and in check mode when they would be.
+  - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
+    are not verified, with a warning naming them, unless named in O(archive).
+  - PAR2 files made by O(create_missing=true) are private (mode 0600, or 0640 when the slice they protect is group
+    readable), whatever the umask.
 options:
   backup_dir:
     description: Directory holding the archives.
