@@ -14,6 +14,7 @@ import datetime
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -72,8 +73,10 @@ class Par2Settings(object):
 class BackupRequest(object):
     def __init__(self, definition, backup_dir, level="auto", full_interval=None, diff_interval=None,
                  min_interval=None, incr_reference="diff", verify=True, restore_test=None, par2=None,
-                 catalog=True, catalog_dir=None, timeout=None):
+                 catalog=True, catalog_dir=None, timeout=None, group_readable=False):
         self.definition = definition
+        # Archive files are private whatever the caller's umask: a slice is the backed-up data in the clear.
+        self.file_mode = 0o640 if group_readable else 0o600
         self.backup_dir = os.path.abspath(backup_dir)
         if level not in LEVEL_CHOICES:
             raise DarBackupError("level %r is not one of %s" % (level, ", ".join(LEVEL_CHOICES)), phase="validate")
@@ -117,15 +120,18 @@ def choose_level(request, archives, now):
 
 def make_plan(request, now):
     """What a run would do now, read-only. Raises when it cannot be done (e.g. DIFF with no FULL)."""
-    archives = naming.discover(request.backup_dir, request.definition.name)
+    ignored = []
+    archives = naming.discover(request.backup_dir, request.definition.name, ignored=ignored)
+    warnings = naming.ignored_warnings(ignored, request.backup_dir)
     if request.min_interval is not None and archives:
         latest = archives[-1]
         if _age(latest, now) < request.min_interval:
-            return {"skip": True, "existing": latest, "archives": archives}
+            return {"skip": True, "existing": latest, "archives": archives, "warnings": warnings}
     level = choose_level(request, archives, now)
     reference = naming.reference_for(level, archives, request.incr_reference)
     name = naming.ArchiveName(request.definition.name, level, now)
-    return {"skip": False, "level": level, "reference": reference, "name": name, "archives": archives}
+    return {"skip": False, "level": level, "reference": reference, "name": name, "archives": archives,
+            "warnings": warnings}
 
 
 def _now():
@@ -147,6 +153,40 @@ def check_writable_dir(path, what):
     except OSError as exc:
         raise DarBackupError("%s %s is not writable by uid %d: %s" % (what, path, os.geteuid(), exc.strerror),
                              phase="validate")
+
+
+def check_private_dir(path, what):
+    """Warnings about a directory other users can read or write; a refusal when they can replace what is in it.
+
+    Others who can write may remove or replace our archives, unless the directory is sticky and ours (owned
+    by us or root): then they can only add files, which naming.discover ignores as another user's."""
+    st = os.stat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    warnings = []
+    if mode & stat.S_IWOTH:
+        if not (mode & stat.S_ISVTX and st.st_uid in (os.geteuid(), 0)):
+            raise DarBackupError(
+                "%s %s is writable by every user (mode %04o%s): anyone could remove or replace its archives; "
+                "chmod o-w %s (or, for a shared directory, chmod +t it, owned by uid %d or root)"
+                % (what, path, mode, ", sticky but owned by uid %d" % st.st_uid if mode & stat.S_ISVTX else "",
+                   path, os.geteuid()), phase="validate")
+        warnings.append("%s %s is writable by every user (mode %04o): sticky, so they cannot replace its archives, "
+                        "but they can add their own (ignored as another user's); a directory of its own, chmod "
+                        "0750, is safer" % (what, path, mode))
+    elif mode & stat.S_IROTH:
+        warnings.append("%s %s is readable by every user (mode %04o): they can list its archives (the files "
+                        "themselves are private); chmod o-rwx %s" % (what, path, mode, path))
+    return warnings
+
+
+def check_private_dirs(request):
+    """check_private_dir of every directory the backup writes into."""
+    warnings = check_private_dir(request.backup_dir, "backup_dir")
+    if request.catalog_dir:
+        warnings += check_private_dir(request.catalog_dir, "catalog_dir")
+    if request.par2.enabled and request.par2.directory:
+        warnings += check_private_dir(request.par2.directory, "par2.dir")
+    return warnings
 
 
 def _check_dir_usable(path, what):
@@ -424,17 +464,20 @@ def run_backup(request, check_mode=False, now=None, tools=None):
         existing = plan["existing"]
         return {"changed": False, "up_to_date": True, "archive": existing.basename, "level": existing.level,
                 "archive_path": existing.path, "msg": "archive %s is newer than min_interval; nothing to do"
-                % existing.basename}
+                % existing.basename, "warnings": plan["warnings"]}
     if check_mode:
         _check_dir_usable(request.backup_dir, "backup_dir")
+        dir_warnings = check_private_dir(request.backup_dir, "backup_dir") if os.path.isdir(request.backup_dir) else []
         summary = _plan_summary(plan)
-        summary.update({"changed": True, "msg": "would create %s" % summary["archive"]})
+        summary.update({"changed": True, "msg": "would create %s" % summary["archive"],
+                        "warnings": dir_warnings + plan["warnings"]})
         return summary
     check_writable_dir(request.backup_dir, "backup_dir")
     if request.catalog_dir:
         check_writable_dir(request.catalog_dir, "catalog_dir")
     if request.par2.enabled and request.par2.directory:
         check_writable_dir(request.par2.directory, "par2.dir")
+    dir_warnings = check_private_dirs(request)
     lock = definition_lock(request.backup_dir, request.definition.name)
     staging_root = work_root(request.backup_dir)
     with lock:
@@ -445,11 +488,12 @@ def run_backup(request, check_mode=False, now=None, tools=None):
         if plan["skip"]:
             existing = plan["existing"]
             return {"changed": False, "up_to_date": True, "archive": existing.basename, "level": existing.level,
-                    "archive_path": existing.path, "recovered": recovered}
+                    "archive_path": existing.path, "recovered": recovered, "warnings": dir_warnings + plan["warnings"]}
         while _name_taken(request, staging_root, plan["name"].basename):
             time.sleep(1.05 - (time.time() % 1))
             plan = make_plan(request, _now())
         backup = BackupRun(request, plan, tools)
+        backup.warnings.extend(dir_warnings + plan["warnings"])
         result = backup.run(staging_root)
     result.update({"changed": True, "recovered": recovered, "warnings": backup.warnings,
                    "durations": dict(backup.durations, total=round(time.monotonic() - started, 3))})

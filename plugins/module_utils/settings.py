@@ -69,6 +69,7 @@ DEFINITION_OPTIONS = {
     "restore_test": option("dict", {}, options=RESTORE_TEST_OPTIONS),
     "par2": option("dict", {}, options=PAR2_OPTIONS),
     "catalog": option("bool", True),
+    "group_readable": option("bool", False),
 }
 
 # The options that are not about one definition.
@@ -238,4 +239,5 @@ def request_from_options(options):
         diff_interval=parse_duration(options["diff_interval"], "diff_interval"),
         min_interval=parse_duration(options["min_interval"], "min_interval"),
         incr_reference=options["incr_reference"], verify=options["verify"], restore_test=restore_test,
-        par2=par2, catalog=options["catalog"], catalog_dir=options["catalog_dir"], timeout=options["timeout"])
+        par2=par2, catalog=options["catalog"], catalog_dir=options["catalog_dir"], timeout=options["timeout"],
+        group_readable=options["group_readable"])

@@ -22,6 +22,12 @@ description:
   - DIFF archives refer to the newest FULL; INCR archives to the newest DIFF made after that FULL (or the FULL
     when there is none), so a restore never needs more than three archives.
   - Archives named by dar-backup (C(<name>_<TYPE>_<YYYY-MM-DD>)) are recognised as references.
+  - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
+    are ignored, with a warning naming them; in a shared directory anyone could have planted one, for instance
+    with a future time in its name so that it would become the next DIFF's reference.
+  - A O(backup_dir) (or O(catalog_dir), O(par2.dir)) that every user can write into is refused, unless it is sticky
+    and owned by the user running the module or root (then with a warning); one that every user can read gets a
+    warning.
 options:
   name:
     description:
@@ -183,6 +189,14 @@ options:
     description:
       - Directory of the catalog database; O(backup_dir) when unset.
     type: path
+  group_readable:
+    description:
+      - Write the archive's slices, PAR2 files, manifest and catalog database with mode 0640 (readable by the
+        group, e.g. for an off-site copy job running as another member of it) instead of 0600.
+      - Either way the mode does not depend on the umask. A slice holds the backed-up files in the clear, so
+        whoever can read it can read every file it saved.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - dar.backup.common
@@ -389,6 +403,7 @@ def argument_spec():
         )),
         catalog=dict(type="bool", default=True),
         catalog_dir=dict(type="path"),
+        group_readable=dict(type="bool", default=False),
         timeout=dict(type="int", default=86400),
     )
 

@@ -162,7 +162,7 @@ def src(tmp_path, helpers):
 @pytest.fixture
 def backup_dir(tmp_path):
     path = tmp_path / "backup"
-    path.mkdir()
+    path.mkdir(mode=0o750)  # private, as the configure role makes it: no warning about others reading it
     return str(path)
 
 

@@ -44,6 +44,18 @@ def test_options_match_the_module_argument_spec():
     assert _settings_spec(settings.OPTIONS) == _module_spec_as_settings(dar_backup.argument_spec())
 
 
+@pytest.mark.parametrize("value, mode", [(None, 0o600), (False, 0o600), (True, 0o640)])
+def test_group_readable_reaches_the_request(tmp_path, value, mode):
+    options = complete(tmp_path, **({} if value is None else {"group_readable": value}))
+    assert settings.request_from_options(options).file_mode == mode
+
+
+def test_group_readable_must_be_a_boolean(tmp_path):
+    with pytest.raises(settings.OptionError) as info:
+        settings.normalize({"root": "/x", "group_readable": "yes"}, settings.DEFINITION_OPTIONS)
+    assert info.value.key == "group_readable"
+
+
 def test_request_from_options_is_what_the_module_builds(tmp_path):
     options = complete(tmp_path, level="full", min_interval="20h",
                        par2={"redundancy": 7, "redundancy_full": 9, "dir": str(tmp_path / "p2")},
