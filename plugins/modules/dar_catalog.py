@@ -24,7 +24,7 @@ description:
   - Only complete archives (slice 1 present and no slice missing) under their final names count; a backup in
     progress is not visible until it has passed its checks.
   - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
-    are left out of the database, with a warning: in a shared directory anyone could have planted them.
+    are left out of the database, with a warning; in a shared directory anyone could have planted them.
 options:
   name:
     description: Name of the backup definition.

@@ -18,7 +18,7 @@ description:
     database (missing, corrupt, in sync, archives missing from it or extra in it).
   - With O(path), also the versions of that file or directory across the archives.
   - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
-    are not listed, with a warning naming them: in a shared directory anyone could have planted them.
+    are not listed, with a warning naming them; in a shared directory anyone could have planted them.
   - With O(state_dir), also the last runs of the on-host runner C(dar-backup-run) per definition, read from its run
     records C(runs.jsonl) (and C(runs.jsonl.1)) there.
 options:
