@@ -156,11 +156,11 @@ def test_runner_ignores_a_planted_archive(shared, workdir, engine):
     assert record["verify"]["archives"] == 2 and _ignored(" ".join(record["warnings"]), shared), record
 
 
-def _backup(backup_dir, root, **extra):
+def _backup(backup_dir, root, check=False, **extra):
     args = {"name": "docs", "root": str(root), "backup_dir": str(backup_dir), "restore_test": {"enabled": False},
             "par2": {"enabled": False}, "catalog": False}
     args.update(extra)
-    return run_module("dar_backup", args)
+    return run_module("dar_backup", args, check=check)
 
 
 def test_backup_dir_that_others_can_write_is_refused_unless_sticky_and_ours(workdir, unprivileged_user, engine):
@@ -172,11 +172,13 @@ def test_backup_dir_that_others_can_write_is_refused_unless_sticky_and_ours(work
         backup_dir.mkdir()
         os.chmod(str(backup_dir), dir_mode)
         os.chown(str(backup_dir), owner, -1)
-        run = _backup(backup_dir, root)
-        assert run.failed and run.result["phase"] == "validate", run
-        assert "backup_dir %s is writable by every user (mode %04o" % (backup_dir, dir_mode) in run.result["msg"], run
-        assert "\n" not in run.result["msg"]
-        assert os.listdir(str(backup_dir)) == [], name
+        for check in (True, False):
+            run = _backup(backup_dir, root, check=check)
+            assert run.failed and run.result["phase"] == "validate", run
+            assert "backup_dir %s is writable by every user (mode %04o" % (backup_dir, dir_mode) \
+                in run.result["msg"], run
+            assert "\n" not in run.result["msg"]
+            assert os.listdir(str(backup_dir)) == [], name
 
     sticky = workdir / "sticky-ours"
     sticky.mkdir()
