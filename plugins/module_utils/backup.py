@@ -286,7 +286,8 @@ class BackupRun(object):
             result["verify"]["passed"] = True
         if request.restore_test is not None:
             report = self._step("restore_test", restore_test_mod.run, self.dar, target,
-                                request.definition.root, request.restore_test, started_epoch)
+                                request.definition.root, request.restore_test, started_epoch,
+                                result["level"] != "FULL")
             result["restore_test"].update(report)
             if report.get("warning"):
                 self.warnings.append(report["warning"])

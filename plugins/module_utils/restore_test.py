@@ -128,19 +128,22 @@ def compare(source, restored, backup_started, check_owner, recorded_size=None, r
     return PASSED, ""
 
 
-def _nothing_proven(report, why):
-    """A restore test that compared nothing proves nothing: passed is None, with the reason as a warning."""
+def _nothing_proven(report, why, warn=True):
+    """A restore test that compared nothing proves nothing: passed is None, with the reason (as a warning unless
+    nothing was to be expected, as for a DIFF or INCR that saved no file because none changed)."""
     report["passed"] = None
     report["skipped"] = why
-    report["warning"] = "restore test proved nothing: %s" % why
+    if warn:
+        report["warning"] = "restore test proved nothing: %s" % why
     return report
 
 
-def run(dar, archive_path, root, settings, backup_started):
+def run(dar, archive_path, root, settings, backup_started, incremental=False):
     """Sample, extract and compare. Returns the result dict; raises only when dar cannot list the archive.
 
     passed is True when every sampled file compared equal (and at least one did), False when one failed,
-    None with a ``warning`` when nothing could be compared."""
+    None when nothing could be compared: with a ``warning``, except for an ``incremental`` archive (DIFF, INCR)
+    that saved no regular file, where there is nothing to compare."""
     report = {"passed": True, "sampled": 0, "candidates": 0, "files": []}
     if settings.files == 0:
         return _nothing_proven(report, "restore_test.files is 0")
@@ -152,18 +155,25 @@ def run(dar, archive_path, root, settings, backup_started):
         dar.list_saved_xml(archive_path, listing)
         with open(listing, "rb") as handle:
             xml_text = handle.read().decode("utf-8", errors="surrogateescape")
-        counter = {"n": 0}
+        counter = {"n": 0, "saved": 0}
 
         def wanted():
             for entry in iter_entries(xml_text):
-                if entry.kind == "File" and entry.data == "saved" and settings.wanted(entry.path, entry.size):
-                    counter["n"] += 1
-                    yield entry
+                if entry.kind == "File" and entry.data == "saved":
+                    counter["saved"] += 1
+                    if settings.wanted(entry.path, entry.size):
+                        counter["n"] += 1
+                        yield entry
         sample = reservoir_sample(wanted(), settings.files, rng)
         report["candidates"] = counter["n"]
         report["sampled"] = len(sample)
-        if not sample:
-            _nothing_proven(report, "no saved file matched the size bounds and exclude patterns")
+        if not sample and counter["saved"]:
+            _nothing_proven(report, "none of the %d saved file(s) matched the size bounds and exclude patterns"
+                            % counter["saved"])
+        elif not sample:
+            _nothing_proven(report, "the archive saved no regular file" + (
+                "" if incremental else "; does the definition's include or exclude select anything?"),
+                warn=not incremental)
         target = os.path.join(work, "restore")
         for entry in sample:
             relpath, size = entry.path, entry.size

@@ -316,7 +316,8 @@ restore_test:
       C(changed_since_backup) or C(source_gone). A restored file shorter than the archive recorded, or with
       another mtime than it recorded, fails; whether the source changed is judged from the recorded mtime.
     - C(passed) is null, with a C(warning) (also in RV(warnings)), when nothing was compared (C(files) 0, no file
-      within the size bounds, or every sampled file changed since the backup).
+      within the size bounds, a FULL that saved no file, or every sampled file changed since the backup); null
+      without a warning for a DIFF or INCR that saved no file because nothing changed.
   returned: when an archive was made
   type: dict
   sample:

@@ -246,7 +246,8 @@ def test_restore_test_fails_on_a_short_file(tmp_path):
 
 @pytest.mark.parametrize("restore_test, why", [
     ({"files": 0}, "restore_test.files is 0"),
-    ({"files": 5, "min_size": "1G", "max_size": "2G"}, "no saved file matched the size bounds and exclude patterns"),
+    ({"files": 5, "min_size": "1G", "max_size": "2G"},
+     "none of the 1 saved file(s) matched the size bounds and exclude patterns"),
 ])
 def test_restore_test_that_sampled_nothing_is_not_a_pass(tmp_path, restore_test, why):
     src, backups = tmp_path / "src", tmp_path / "backups"
@@ -258,6 +259,23 @@ def test_restore_test_that_sampled_nothing_is_not_a_pass(tmp_path, restore_test,
     # The CLI prints the module's warnings on stderr (wrapped), not in the printed result.
     warned = "".join((" ".join(run.result.get("warnings") or []) + run.stderr).split())
     assert "[WARNING]" in run.stderr and "".join(("restore test proved nothing: " + why).split()) in warned, run
+
+
+def test_restore_test_of_a_definition_that_saves_nothing_warns_but_an_empty_diff_does_not(tmp_path):
+    src, backups = tmp_path / "src", tmp_path / "backups"
+    write_file(str(src / "a.txt"), "a\n", mtime=OLD)
+    empty = run_module("dar_backup", backup_args(src, backups, include=["nothing-here"]))
+    assert not empty.failed and empty.result["restore_test"]["passed"] is None, empty
+    why = "restore test proved nothing: the archive saved no regular file; does the definition's include or " \
+          "exclude select anything?"
+    assert "".join(why.split()) in "".join(empty.stderr.split()), empty
+    full = run_module("dar_backup", backup_args(src, tmp_path / "other"))
+    assert not full.failed and full.result["restore_test"]["passed"] is True, full
+    # Nothing changed since the FULL: the DIFF saved no file, which is no reason for a warning.
+    diff = run_module("dar_backup", backup_args(src, tmp_path / "other", level="diff"))
+    assert not diff.failed and diff.result["restore_test"]["passed"] is None, diff
+    assert diff.result["restore_test"]["skipped"] == "the archive saved no regular file"
+    assert "restore test proved nothing" not in diff.stderr + diff.stdout
 
 
 def test_drill_fails_on_short_files_at_the_restore(tmp_path):

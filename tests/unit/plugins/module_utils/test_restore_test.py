@@ -343,8 +343,22 @@ def test_run_nothing_matches(source, tmp_path):
     report = rt.run(FakeDar(root, sizes), "/b/x", root, settings, time.time())
     assert report["passed"] is None
     assert report["sampled"] == 0
-    assert report["warning"] == "restore test proved nothing: no saved file matched the size bounds and exclude " \
-                                "patterns"
+    assert report["warning"] == "restore test proved nothing: none of the 4 saved file(s) matched the size bounds " \
+                                "and exclude patterns"
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_run_on_an_archive_that_saved_no_file(tmp_path, incremental):
+    """A FULL that saved no file warns (the definition selects nothing); a DIFF or INCR that saved none is normal."""
+    settings = rt.RestoreTestSettings(files=3, work_dir=str(tmp_path))
+    report = rt.run(FakeDar(str(tmp_path), {}), "/b/x", str(tmp_path), settings, time.time(), incremental=incremental)
+    assert report["passed"] is None and report["sampled"] == 0
+    assert report["skipped"].startswith("the archive saved no regular file")
+    if incremental:
+        assert "warning" not in report
+    else:
+        assert report["warning"] == "restore test proved nothing: the archive saved no regular file; does the " \
+                                    "definition's include or exclude select anything?"
 
 
 def test_run_zero_files_does_not_list(source):
