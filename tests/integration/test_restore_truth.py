@@ -10,13 +10,17 @@ wrapper (conftest.short_dar_env) writes short files while exiting as dar did.
 from __future__ import annotations
 
 import datetime
+import glob
 import hashlib
+import json
 import os
+import shutil
 import stat
+import subprocess
 
 import pytest
 
-from conftest import make_archive, run_module, short_dar_env, small_tmpfs, write_file
+from conftest import REPO, TARGET_PYTHON, make_archive, run_module, short_dar_env, small_tmpfs, write_file
 
 NAME = "truth"
 MOMENT = datetime.datetime(2026, 5, 1, 10, 0, 0)
@@ -294,3 +298,29 @@ def test_drill_fails_on_short_files_at_the_restore(tmp_path):
     assert ha["error"].startswith("restore on hb failed: extract: the restore is incomplete, so nothing was "
                                   "written"), ha
     assert recorded["hb"]["docs"]["passed"] is True
+
+
+def test_runner_records_a_restore_test_that_proved_nothing(tmp_path):
+    """dar-backup-run as a host runs it: the run is WARNING, its record has passed null and the warning."""
+    package = tmp_path / "lib" / "dar_backup_engine"
+    package.mkdir(parents=True)
+    for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
+        shutil.copy(path, str(package))
+    (package / "__init__.py").write_text("")
+    src, state = tmp_path / "src", tmp_path / "state"
+    write_file(str(src / "a.txt"), "a\n", mtime=OLD)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "backup_dir": str(tmp_path / "backups"), "catalog_dir": None, "state_dir": str(state), "timeout": 600,
+        "definitions": {NAME: {"root": str(src), "restore_test": {"files": 0}, "par2": {"enabled": False}}}}))
+    entry = "import sys; sys.path.insert(0, sys.argv.pop(1)); from dar_backup_engine.runner import main; " \
+            "sys.exit(main())"
+    proc = subprocess.run([TARGET_PYTHON, "-c", entry, str(tmp_path / "lib"), "--config", str(config), "backup", NAME],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600,
+                          check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, (proc.stdout, proc.stderr)
+    with open(str(state / "runs.jsonl")) as handle:
+        record = [json.loads(line) for line in handle][-1]
+    assert record["status"] == "WARNING", record
+    assert record["restore_test"]["passed"] is None and record["restore_test"]["sampled"] == 0, record
+    assert "restore test proved nothing: restore_test.files is 0" in record["warnings"], record
