@@ -21,6 +21,8 @@ import time
 
 from . import catalog as catalog_mod
 from . import command
+from . import inventory
+from . import manifest as manifest_mod
 from . import naming
 from . import restore_test as restore_test_mod
 from .dar import Dar, parse_stats, slices_written
@@ -93,9 +95,23 @@ class BackupRequest(object):
         self.catalog = catalog
         self.catalog_dir = os.path.abspath(catalog_dir) if catalog_dir else None
         self.timeout = timeout
+        self.reference = None  # an explicit reference archive (basename) for this one run, see set_reference
         if os.path.realpath(self.backup_dir) == os.path.realpath(definition.root):
             raise DarBackupError("backup_dir %s is the root being backed up: put the archives elsewhere "
                                  "(a subdirectory of root is fine, it is excluded)" % self.backup_dir, phase="validate")
+
+    def set_reference(self, basename):
+        """Make this run's DIFF or INCR against the named archive instead of the one the level rule picks
+        (dar-backup's --alternate-reference-archive)."""
+        name = naming.ArchiveName.parse(basename) if isinstance(basename, str) else None
+        if name is None or name.definition != self.definition.name:
+            raise DarBackupError("reference %r is not an archive name of definition %s (%s_<FULL|DIFF|INCR>_<date>"
+                                 "[_<time>])" % (basename, self.definition.name, self.definition.name),
+                                 phase="validate")
+        if self.level not in ("diff", "incr"):
+            raise DarBackupError("reference needs level=diff or level=incr (the level of the new archive), not %s"
+                                 % self.level, phase="validate")
+        self.reference = basename
 
     @property
     def db_path(self):
@@ -118,20 +134,62 @@ def choose_level(request, archives, now):
     return "INCR"
 
 
-def make_plan(request, now):
-    """What a run would do now, read-only. Raises when it cannot be done (e.g. DIFF with no FULL)."""
-    ignored = []
-    archives = naming.discover(request.backup_dir, request.definition.name, ignored=ignored)
-    warnings = naming.ignored_warnings(ignored, request.backup_dir)
+def _plan_on(request, archives, now):
+    """(plan, the archives it relies on): the newest for min_interval, else the reference and its chain."""
     if request.min_interval is not None and archives:
         latest = archives[-1]
         if _age(latest, now) < request.min_interval:
-            return {"skip": True, "existing": latest, "archives": archives, "warnings": warnings}
+            return {"skip": True, "existing": latest, "archives": archives}, [latest]
     level = choose_level(request, archives, now)
-    reference = naming.reference_for(level, archives, request.incr_reference)
     name = naming.ArchiveName(request.definition.name, level, now)
-    return {"skip": False, "level": level, "reference": reference, "name": name, "archives": archives,
-            "warnings": warnings}
+    if request.reference is not None:
+        reference = dict((a.basename, a) for a in archives).get(request.reference)
+        if reference is None:
+            raise DarBackupError("reference %s is not an archive in %s (or its slice 1 is missing)"
+                                 % (request.reference, request.backup_dir), phase="plan")
+        if reference.sort_key() >= name.sort_key():
+            raise DarBackupError("reference %s is not older than the new archive %s: an archive is made against an "
+                                 "earlier one" % (request.reference, name.basename), phase="plan")
+    else:
+        reference = naming.reference_for(level, archives, request.incr_reference)
+    plan = {"skip": False, "level": level, "reference": reference, "name": name, "archives": archives}
+    return plan, naming.chain_of(reference, archives) if reference else []
+
+
+def make_plan(request, now, dar=None):
+    """What a run would do now, read-only. Raises when it cannot be done (e.g. DIFF with no FULL).
+
+    Every archive the plan relies on is checked first. One with a manifest must match it (slice presence and
+    sizes), or the run fails naming it: a DIFF on top of a damaged FULL would be a chain that cannot restore.
+    One without a manifest (dar-backup's, older ones) must have a header dar can read (with ``dar``); one that
+    cannot is a file that merely looks like an archive: it is skipped with a warning and the plan made again."""
+    ignored = []
+    archives = naming.discover(request.backup_dir, request.definition.name, ignored=ignored)
+    warnings = naming.ignored_warnings(ignored, request.backup_dir)
+    checked = set()
+    while True:
+        plan, relied_on = _plan_on(request, archives, now)
+        unreadable = None
+        for archive in relied_on:
+            if archive.basename in checked:
+                continue
+            problems = inventory.archive_problems(archive, (lambda a: dar.header(a.path)) if dar is not None else None)
+            if problems and (inventory.has_manifest(archive) or archive.basename == request.reference):
+                use = "is newer than min_interval" if plan["skip"] else "would be the reference of the new %s" \
+                    % plan["level"]
+                raise DarBackupError(
+                    "archive %s is damaged (%s) and %s: repair it (dar.backup.par2_verify repair=true), make a new "
+                    "FULL (level=full), or remove it" % (archive.basename, "; ".join(problems), use), phase="plan")
+            if problems:
+                unreadable = archive
+                warnings.append("%s is skipped: it looks like an archive but dar cannot read it (%s)"
+                                % (archive.basename, problems[0]))
+                break
+            checked.add(archive.basename)
+        if unreadable is None:
+            plan["warnings"] = warnings
+            return plan
+        archives = [a for a in archives if a is not unreadable]
 
 
 def _now():
@@ -232,6 +290,8 @@ def recover_stale(staging_root, backup_dir, definition, par2_dir=None):
         if not os.path.exists(os.path.join(backup_dir, entry + ".1.dar")):
             for _number, path in slices_written(backup_dir, entry):
                 os.unlink(path)
+            if os.path.isfile(manifest_mod.manifest_path(backup_dir, entry)):
+                os.unlink(manifest_mod.manifest_path(backup_dir, entry))
             for directory in set([backup_dir, par2_dir or backup_dir]):
                 for path in par2_files_of_archive(directory, entry):
                     os.unlink(path)
@@ -260,6 +320,7 @@ class BackupRun(object):
         self.durations = {}
         self.warnings = []
         self.phase = "create"
+        self.digests = {}
 
     def _timed(self, phase, func, *args):
         self.phase = phase
@@ -314,6 +375,7 @@ class BackupRun(object):
         if not request.par2.enabled or not checks:
             self.phase = "verify"
             self._verify_and_restore_test(target, result, started_epoch)
+            self._hash_slices(slices)
             self.phase = "par2"
             return self._par2(slices, result) if request.par2.enabled else []
         scope = command.Scope()
@@ -322,6 +384,8 @@ class BackupRun(object):
         def run_checks():
             try:
                 command.run_in_scope(scope, self._verify_and_restore_test, target, result, started_epoch)
+                # The slices were just read by dar -t and the restore test: hashing them now reads the page cache.
+                self._hash_slices(slices)
             except BaseException as exc:  # handed over to the main thread, which raises it
                 outcome["error"] = exc
 
@@ -344,6 +408,22 @@ class BackupRun(object):
         if "error" in outcome:
             raise outcome["error"]
         return par2_made
+
+    def _hash_slices(self, slices):
+        self.digests.update(self._step("hash", manifest_mod.digests, [path for _number, path in slices]))
+
+    def _write_manifest(self, staging, name, reference, slices, par2_made, result, started_epoch):
+        request = self.request
+        self.digests.update(manifest_mod.digests(par2_made))
+        par2_rel = None
+        if request.par2.enabled and request.par2.directory:
+            par2_rel = os.path.relpath(request.par2.directory, request.backup_dir)
+        record = manifest_mod.build(name, reference.basename if reference else None, slices, par2_made, par2_rel,
+                                    self.digests, self.dar.version(), started_epoch, os.geteuid(),
+                                    result["par2"].get("redundancy"))
+        path = manifest_mod.manifest_path(staging, name.basename)
+        manifest_mod.write(path, record, mode=request.file_mode)
+        return path
 
     def run(self, staging_root):
         request = self.request
@@ -371,18 +451,31 @@ class BackupRun(object):
             result["dar_stats"] = parse_stats(create.stdout)
             if warning:
                 self.warnings.append(warning)
+            selected = sum(result["dar_stats"].get(k, 0)
+                           for k in ("saved", "not_saved", "metadata_only", "changed_while_saving", "failed"))
+            if "saved" in result["dar_stats"] and selected == 0:
+                self.warnings.append(
+                    "definition %s selects nothing under %s: the archive holds no file (%d excluded by its include/"
+                    "exclude); check root and include" % (request.definition.name, request.definition.root,
+                                                          result["dar_stats"].get("excluded", 0)))
             slices = slices_written(staging, name.basename)
             if not slices:
                 raise create.error("dar -c exited %s but wrote no slice for %s" % (create.rc, name.basename), "create")
             par2_made = self._check_and_protect(target, slices, result, started_epoch)
             self.phase = "publish"
             started = time.monotonic()
+            manifest_path = self._write_manifest(staging, name, reference, slices, par2_made, result, started_epoch)
+            # Private whatever the umask: the slices are the backed-up data in the clear.
+            for path in par2_made + [path for _number, path in slices]:
+                os.chmod(path, request.file_mode)
             par2_dest = request.par2.directory or request.backup_dir
             if par2_made and request.par2.directory:
                 os.makedirs(par2_dest, mode=0o750, exist_ok=True)
             for path in par2_made:
                 published.append(move_into(path, par2_dest))
-            # Last slice first: slice 1 is what makes an archive visible, so it arrives last.
+            # The manifest before any slice, so a visible archive always has one; then the last slice first:
+            # slice 1 is what makes an archive visible, so it arrives last.
+            published.append(move_into(manifest_path, request.backup_dir))
             for _number, path in reversed(slices):
                 published.append(move_into(path, request.backup_dir))
             self.durations["publish"] = round(time.monotonic() - started, 3)
@@ -396,6 +489,7 @@ class BackupRun(object):
         final_slices = [p for p in published if p.endswith(".dar")]
         final_slices.sort(key=lambda p: int(p.rsplit(".", 2)[-2]))
         result["archive_path"] = os.path.join(request.backup_dir, name.basename)
+        result["manifest"] = manifest_mod.manifest_path(request.backup_dir, name.basename)
         result["slices"] = final_slices
         result["size_bytes"] = sum(os.stat(p).st_size for p in final_slices)
         result["par2"]["files"] = [p for p in published if p.endswith(".par2")]
@@ -420,7 +514,8 @@ class BackupRun(object):
     def _catalog_published(self, request, name):
         """Register the new archive, and any published archive an earlier run could not register (killed
         while cataloging): the catalog then lists every archive on disk, in time order. Returns the others."""
-        archives = naming.discover(request.backup_dir, request.definition.name)
+        archives, _warnings = inventory.catalogable(naming.discover(request.backup_dir, request.definition.name),
+                                                    self.dar)  # the plan warned of them already
         action, added, _removed = catalog_mod.plan_sync(self.catalog.list(), catalog_mod.desired_entries(archives))
         if action == "append":
             for directory, base in added:
@@ -445,7 +540,7 @@ def _tools(request):
     if request.par2.enabled:
         tools["par2"] = Par2(timeout=request.timeout)
     if request.catalog:
-        tools["catalog"] = catalog_mod.Catalog(request.db_path, timeout=request.timeout)
+        tools["catalog"] = catalog_mod.Catalog(request.db_path, timeout=request.timeout, mode=request.file_mode)
     return tools
 
 
@@ -460,7 +555,8 @@ def run_backup(request, check_mode=False, now=None, tools=None):
     """The whole job. Returns a result dict with ``changed``; raises DarBackupError with the phase."""
     started = time.monotonic()
     tools = tools if tools is not None else _tools(request)
-    plan = make_plan(request, now or _now())  # read-only: bad requests fail before anything is written
+    # read-only: bad requests fail before anything is written
+    plan = make_plan(request, now or _now(), tools.get("dar"))
     if plan["skip"]:
         existing = plan["existing"]
         return {"changed": False, "up_to_date": True, "archive": existing.basename, "level": existing.level,
@@ -485,14 +581,14 @@ def run_backup(request, check_mode=False, now=None, tools=None):
         recovered = recover_stale(staging_root, request.backup_dir, request.definition.name,
                                   request.par2.directory)
         # Plan again under the lock: a run that just finished may have changed what is on disk.
-        plan = make_plan(request, now or _now())
+        plan = make_plan(request, now or _now(), tools.get("dar"))
         if plan["skip"]:
             existing = plan["existing"]
             return {"changed": False, "up_to_date": True, "archive": existing.basename, "level": existing.level,
                     "archive_path": existing.path, "recovered": recovered, "warnings": dir_warnings + plan["warnings"]}
         while _name_taken(request, staging_root, plan["name"].basename):
             time.sleep(1.05 - (time.time() % 1))
-            plan = make_plan(request, _now())
+            plan = make_plan(request, _now(), tools.get("dar"))
         backup = BackupRun(request, plan, tools)
         backup.warnings.extend(dir_warnings + plan["warnings"])
         result = backup.run(staging_root)

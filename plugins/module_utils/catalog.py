@@ -20,10 +20,11 @@ def database_path(definition, backup_dir, catalog_dir=None):
 
 
 class Catalog(object):
-    def __init__(self, db_path, binary=None, timeout=command.DEFAULT_TIMEOUT):
+    def __init__(self, db_path, binary=None, timeout=command.DEFAULT_TIMEOUT, mode=0o600):
         self.db_path = db_path
         self.binary = binary or command.find_tool("dar_manager")
         self.timeout = timeout
+        self.mode = mode  # the catalog names every file of every archive: private like the archives
 
     def _run(self, args, what):
         result = command.run([self.binary] + args, timeout=self.timeout)
@@ -38,7 +39,10 @@ class Catalog(object):
         return os.path.isfile(self.db_path)
 
     def create(self):
-        return self._run(["-C", self.db_path], "--create of %s" % self.db_path)
+        result = self._run(["-C", self.db_path], "--create of %s" % self.db_path)
+        # dar_manager follows the umask, and later writes keep the mode the file has.
+        os.chmod(self.db_path, self.mode)
+        return result
 
     def ensure(self):
         """Create the database when it is missing; True when it was created."""
@@ -107,7 +111,7 @@ def rebuild(catalog, archives):
     fd, temp = tempfile.mkstemp(prefix="." + name + ".", suffix=".rebuild", dir=directory)
     os.close(fd)
     os.unlink(temp)  # dar_manager -C refuses an existing file
-    fresh = Catalog(temp, binary=catalog.binary, timeout=catalog.timeout)
+    fresh = Catalog(temp, binary=catalog.binary, timeout=catalog.timeout, mode=catalog.mode)
     try:
         fresh.create()
         for directory, base in desired_entries(archives):

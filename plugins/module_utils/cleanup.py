@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import stat
 
 from . import catalog as catalog_mod
@@ -17,6 +18,7 @@ from .dar import Dar
 from .errors import DarBackupError
 from .history import Chains
 from .lock import definition_lock
+from .manifest import SUFFIX as MANIFEST_SUFFIX
 from .par2 import PAR2_FILE_RE
 
 FULL_REFUSED = ("%s: a FULL archive is removed only when it is named in archives and allow_full is true; "
@@ -119,6 +121,10 @@ def _regular(path):
         return None
 
 
+# <basename>.manifest.json; the number group keeps scan()'s shape.
+MANIFEST_RE = re.compile(r"(?P<base>.+)(?P<number>)" + re.escape(MANIFEST_SUFFIX))
+
+
 def scan(directory, definition, pattern):
     """{basename: [(number, path)]} of the definition's files in ``directory`` whose names fit ``pattern``
     (SLICE_RE or PAR2_FILE_RE) and whose basename is a real archive name. Symlinks and other non-regular files
@@ -135,7 +141,7 @@ def scan(directory, definition, pattern):
         name = naming.ArchiveName.parse(match.group("base"))
         if name is None or name.definition != definition:
             continue
-        found.setdefault(name.basename, []).append((int(match.group("number")), os.path.join(directory, entry)))
+        found.setdefault(name.basename, []).append((int(match.group("number") or 0), os.path.join(directory, entry)))
     return found
 
 
@@ -144,6 +150,7 @@ class Files(object):
 
     def __init__(self, backup_dir, definition, par2_dirs):
         self.slices = scan(backup_dir, definition, naming.SLICE_RE)
+        self.manifests = scan(backup_dir, definition, MANIFEST_RE)
         self.par2 = {}
         for directory in par2_dirs:
             for base, files in scan(directory, definition, PAR2_FILE_RE).items():
@@ -152,7 +159,7 @@ class Files(object):
     def bases(self):
         """Every basename with at least one regular slice or PAR2 file."""
         result = set()
-        for group in (self.slices, self.par2):
+        for group in (self.slices, self.par2, self.manifests):
             for base, files in group.items():
                 if any(_regular(path) for _number, path in files):
                     result.add(base)
@@ -160,9 +167,12 @@ class Files(object):
 
     def of(self, basename):
         """(paths to delete in order, paths left alone): slice 1 first (it is what makes an archive visible),
-        then the other slices, then the PAR2 files; symlinks and other non-regular files are left alone."""
+        then the other slices, then the PAR2 files, then the manifest (what is left of an interrupted removal
+        is then reported as an archive that lost slice 1, and the next clean-up removes it); symlinks and other
+        non-regular files are left alone."""
         ordered = [path for _number, path in sorted(self.slices.get(basename, []))]
         ordered += sorted(path for _number, path in self.par2.get(basename, []))
+        ordered += [path for _number, path in self.manifests.get(basename, [])]
         delete, left_alone = [], []
         for path in ordered:
             kind = _regular(path)

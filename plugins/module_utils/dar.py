@@ -26,6 +26,7 @@ DAR_EXIT_MEANING = {
     11: "some files changed while they were being saved (they are marked dirty)",
 }
 DAR_WARNING_CODES = (5, 11)
+_VERSIONS = {}
 # Base options on every call: never prompt (-Q), never read /etc/darrc or ~/.darrc (-N).
 BASE = ["-N", "-Q"]
 
@@ -89,6 +90,14 @@ class Dar(object):
             raise result.error("dar -t found %s unusable: rc %s, %s" % (archive_path, result.rc, meaning(result.rc)),
                                "verify")
         return result
+
+    def version(self):
+        """dar's version as it reports it ("2.7.8"), or None when it does not say; asked once per binary."""
+        if self.binary not in _VERSIONS:
+            result = self._run(["-V"] + BASE)
+            match = re.search(r"dar version (\S+?),", result.stdout)
+            _VERSIONS[self.binary] = match.group(1) if result.rc == 0 and match else None
+        return _VERSIONS[self.binary]
 
     def header(self, archive_path):
         """The archive's summary (dar -l -q) as a dict of its 'key : value' lines."""

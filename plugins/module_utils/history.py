@@ -84,7 +84,7 @@ class Chains(object):
         """The archive this one was made against (None for FULL); by its header, else dar-backup's rule."""
         if archive.level == "FULL":
             return None
-        recorded = recorded_reference(self.header(archive))
+        recorded = self._recorded(archive)
         if recorded is not None:
             name = recorded[1]
             if name is None:
@@ -98,6 +98,16 @@ class Chains(object):
             raise DarBackupError("archive %s has no FULL archive before it in %s" % (
                 archive.basename, archive.directory), phase="plan")
         return chain[-2]
+
+    def _recorded(self, archive):
+        """(level, reference) from its manifest, which needs no dar; else from its header."""
+        try:
+            manifest = archive.manifest
+        except DarBackupError:
+            manifest = None  # unreadable: the header decides
+        if manifest is not None and manifest.get("level") == archive.level:
+            return manifest["level"], manifest.get("reference")
+        return recorded_reference(self.header(archive))
 
     def chain(self, archive):
         """[FULL, ..., archive]: what a restore of the state at ``archive`` applies, oldest first."""

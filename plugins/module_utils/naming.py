@@ -9,6 +9,7 @@ import datetime
 import os
 import re
 
+from . import manifest as manifest_mod
 from .errors import DarBackupError
 
 LEVELS = ("FULL", "DIFF", "INCR")
@@ -82,6 +83,15 @@ class Archive(object):
         self.directory = directory
         self.slices = sorted(slices)  # list of (number, path)
         self.owner_uid = None  # of slice 1, when discover() read it
+        self._manifest = None
+
+    @property
+    def manifest(self):
+        """Its manifest (a dict), or None for archives without one (dar-backup's, older ones); read once.
+        Raises manifest.ManifestUnreadable when the file is there but is not a manifest of ours."""
+        if self._manifest is None:
+            self._manifest = (manifest_mod.read(manifest_mod.manifest_path(self.directory, self.basename)),)
+        return self._manifest[0]
 
     @property
     def basename(self):

@@ -88,7 +88,8 @@ def human_size(count):
 # --- freshness ------------------------------------------------------------------------------------------------
 
 def level_schedules(definition, host_schedule):
-    """{level: calendar or ''} as the configure role resolves it: the definition's, else the host's."""
+    """{level: calendar or ''} as the configure role resolves it: the definition's, else the host's, else
+    dar-backup's default; only an explicit "" or null disables a level."""
     own = definition.get("schedule") or {}
     if not isinstance(own, dict):
         raise DarBackupError("schedule must be a mapping of full/diff/incr to OnCalendar expressions", phase="validate")
@@ -97,10 +98,8 @@ def level_schedules(definition, host_schedule):
         key = level.lower()
         if key in own:
             value = own[key]
-        elif host_schedule is None:
-            value = DEFAULT_SCHEDULE[key]
         else:
-            value = host_schedule.get(key, "")
+            value = (host_schedule or {}).get(key, DEFAULT_SCHEDULE[key])
         result[level] = value or ""
     return result
 
@@ -283,6 +282,10 @@ def build_row(host, name, info, runs, config, host_config, drill, grace, start):
         reasons.append((RED, "NO ARCHIVE: no complete, readable archive of %s" % name))
     for archive in broken[:3]:
         reasons.append((RED, "BROKEN: %s: %s" % (archive["archive"], archive.get("error") or "slices missing")))
+    # What is left of an archive that lost its slice 1 is an archive lost; a PAR2 set alone is a leftover.
+    for stray in ((info or {}).get("strays") or [])[:3]:
+        lost = stray.get("kind") != "orphaned_par2"
+        reasons.append((RED if lost else AMBER, "%s: %s" % ("BROKEN" if lost else "LEFTOVER", stray.get("detail"))))
     for level in LEVELS if levels and good else ():
         if levels[level]["state"] == RED:
             reasons.append((RED, _age_reason(level, levels[level], "STALE")))

@@ -23,6 +23,7 @@ import tempfile
 
 from . import catalog as catalog_mod
 from . import lock
+from . import inventory
 from . import naming
 from .dar import iter_entries
 from .errors import DarBackupError
@@ -420,19 +421,42 @@ def _clear_stale_staging(dest):
                 shutil.rmtree(path, ignore_errors=True)
 
 
+def check_chain_whole(chain):
+    """Every archive of the chain as its manifest recorded it (slices present, sizes equal), before a byte is
+    extracted: a truncated slice would otherwise surface as a dar error in the middle of the chain."""
+    for archive in chain:
+        problems = inventory.archive_problems(archive)
+        if problems:
+            raise DarBackupError("archive %s, which this restore needs, is damaged (%s): repair it "
+                                 "(dar.backup.par2_verify repair=true), or restore an earlier point in time"
+                                 % (archive.basename, "; ".join(problems)), phase="plan")
+
+
 def run_restore(request, dar, check_mode=False):
     ignored = []
     archives = naming.discover(request.backup_dir, request.name, ignored=ignored,
                                named=[request.archive] if request.archive else ())
-    chains = Chains(dar, archives)
-    target = _select(request, chains, archives)
+    warnings = naming.ignored_warnings(ignored, request.backup_dir)
+    while True:
+        chains = Chains(dar, archives)
+        target = _select(request, chains, archives)
+        look_alike = request.archive is None and not inventory.has_manifest(target) and \
+            inventory.archive_problems(target, chains.header)
+        if not look_alike:
+            break
+        # A file that merely looks like an archive (garbage, foreign, named for the future) is not the state
+        # asked for: skip it, and say so.
+        warnings.append("%s is skipped: it looks like an archive but dar cannot read it (%s)"
+                        % (target.basename, look_alike[0]))
+        archives = [a for a in archives if a is not target]
     chain = chains.chain(target)
+    check_chain_whole(chain)
     if request.archive is None:
         check_nothing_newer_missing(request, chains, archives, target, ignored)
     older = [a for a in archives if a.sort_key() < target.sort_key()]
     result = {"archive": target.basename, "archives": [a.basename for a in chain],
               "when": request.when.isoformat() if request.when else None,
-              "warnings": naming.ignored_warnings(ignored, request.backup_dir)}
+              "warnings": warnings}
     scratch = tempfile.mkdtemp(prefix="dar-restore-plan-")
     try:
         # The state the chain ends in: what is located, what must fit, and what staging is proven against.

@@ -9,9 +9,11 @@ import os
 import stat
 
 from . import command
+from . import inventory
 from . import naming
 from .errors import DarBackupError
 from .fsutil import make_private, move_into
+from .manifest import SUFFIX as MANIFEST_SUFFIX, is_structural
 from .par2 import OK, REPAIRABLE, UNREPAIRABLE, par2_files_for
 
 NO_PAR2 = "no_par2"
@@ -56,9 +58,16 @@ def select_archives(request, ignored=None):
 
 
 def _slices(archive, par2_dir):
-    """Every slice the archive should have (1..highest), present or not, with the PAR2 files found for it."""
+    """Every slice the archive should have (1..highest, or as many as its manifest lists), present or not, with
+    the PAR2 files found for it."""
     present = dict(archive.slices)
     highest = max(present)
+    try:
+        recorded = archive.manifest
+    except DarBackupError:
+        recorded = None  # reported by _integrity
+    if recorded is not None:
+        highest = max([highest] + [entry["number"] for entry in recorded["slices"]])
     found = []
     for number in range(1, highest + 1):
         name = "%s.%d.dar" % (archive.basename, number)
@@ -102,7 +111,9 @@ def scrub(request, tools, check_mode=False):
         status = _archive_status(slices)
         entry = {"archive": archive.basename, "definition": archive.name.definition, "level": archive.level,
                  "status": status, "slices": [dict((k, v) for k, v in s.items() if k != "path") for s in slices],
-                 "detail": None, "par2_created": []}
+                 "detail": None, "par2_created": [], "manifest": inventory.has_manifest(archive), "problems": []}
+        _integrity(archive, entry, dar)
+        status = entry["status"]
         if status == REPAIRABLE and request.repair:
             entry["detail"] = "would repair" if check_mode else None
             if check_mode:
@@ -120,11 +131,38 @@ def scrub(request, tools, check_mode=False):
         out.append(entry)
     if request.test:
         _test_all(archives, out, dar, request.workers)
+    warnings = naming.ignored_warnings(ignored, request.backup_dir)
+    for stray in inventory.strays(request.backup_dir, par2_dir=request.par2_dir, archives=archives):
+        if request.archive is not None and stray["archive"] != request.archive or \
+                request.names is not None and stray["definition"] not in request.names:
+            continue
+        if stray["kind"] == inventory.ORPHANED_PAR2:
+            warnings.append(stray["detail"] + "; remove them if the archive was deleted on purpose")
+            continue
+        # An archive without its slice 1 is an archive lost, not an archive absent.
+        out.append({"archive": stray["archive"], "definition": stray["definition"], "level": stray["level"],
+                    "status": UNREPAIRABLE, "slices": [], "detail": stray["detail"], "par2_created": [],
+                    "manifest": any(f.endswith(MANIFEST_SUFFIX) for f in stray["files"]),
+                    "problems": [stray["detail"]], "files": stray["files"]})
     summary = {}
     for entry in out:
         summary[entry["status"]] = summary.get(entry["status"], 0) + 1
-    return {"changed": changed, "archives": out, "summary": summary,
-            "warnings": naming.ignored_warnings(ignored, request.backup_dir)}
+    return {"changed": changed, "archives": out, "summary": summary, "warnings": warnings}
+
+
+def _integrity(archive, entry, dar):
+    """The archive against its manifest (every slice there, sizes and SHA-256 equal), or, without one, its header
+    read by dar (which needs the true last slice). What PAR2 alone cannot see: a lost last slice together with
+    its PAR2 set, an extra slice, bytes changed before a PAR2 set was remade."""
+    slice_problems = inventory.archive_problems(archive, lambda a: dar.header(a.path), with_hashes=True)
+    entry["problems"] = slice_problems + inventory.archive_par2_problems(archive)
+    if entry["problems"]:
+        entry["detail"] = "; ".join(entry["problems"])
+    # Changed bytes in slices PAR2 found damaged are what a repair fixes; a slice missing or extra, or damage
+    # PAR2 did not see (its set was remade over it), is not.
+    repairable = entry["status"] == REPAIRABLE and not any(is_structural(p) for p in slice_problems)
+    if slice_problems and not repairable:
+        entry["status"] = UNREPAIRABLE
 
 
 def _test_all(archives, entries, dar, workers):
@@ -150,7 +188,11 @@ def _repair(archive, slices, par2, dar):
         dar.test(archive.path)
     except DarBackupError as exc:
         return {"status": UNREPAIRABLE, "detail": "par2 repaired the slices but dar -t still fails: %s" % exc.msg}
-    return {"status": REPAIRED, "detail": "repaired %d slice(s); dar -t passes"
+    left = inventory.archive_problems(archive, with_hashes=True)
+    if left:
+        return {"status": UNREPAIRABLE, "detail": "par2 repaired the slices but they still differ from the "
+                                                  "manifest: %s" % "; ".join(left), "problems": left}
+    return {"status": REPAIRED, "problems": [], "detail": "repaired %d slice(s); dar -t passes"
             % sum(1 for s in slices if s["status"] == REPAIRED)}
 
 

@@ -122,7 +122,9 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dar.backup.plugins.module_utils import catalog as catalog_mod
+from ansible_collections.dar.backup.plugins.module_utils import inventory
 from ansible_collections.dar.backup.plugins.module_utils import naming
+from ansible_collections.dar.backup.plugins.module_utils.dar import Dar
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
 from ansible_collections.dar.backup.plugins.module_utils.lock import definition_lock
 
@@ -147,18 +149,19 @@ def main():
         catalog = catalog_mod.Catalog(catalog_mod.database_path(name, backup_dir, params["catalog_dir"]),
                                       timeout=params["timeout"])
         before = [base for _n, _d, base in catalog.list()] if catalog.exists() and not catalog.health() else []
+        dar = Dar(timeout=params["timeout"])
         ignored = []
-        archives = naming.discover(backup_dir, name, ignored=ignored)
+        archives, unreadable = inventory.catalogable(naming.discover(backup_dir, name, ignored=ignored), dar)
         if module.check_mode:
             result = catalog_mod.sync(catalog, archives, params["state"], check_mode=True)
         else:
             with definition_lock(backup_dir, name):
                 ignored = []
-                archives = naming.discover(backup_dir, name, ignored=ignored)
+                archives, unreadable = inventory.catalogable(naming.discover(backup_dir, name, ignored=ignored), dar)
                 result = catalog_mod.sync(catalog, archives, params["state"])
     except DarBackupError as exc:
         module.fail_json(**exc.fail_json_args())
-    for warning in naming.ignored_warnings(ignored, backup_dir):
+    for warning in naming.ignored_warnings(ignored, backup_dir) + unreadable:
         module.warn(warning)
     after = []
     if params["state"] != "absent":

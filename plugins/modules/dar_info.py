@@ -38,6 +38,16 @@ options:
   path:
     description: A path relative to the definition's root whose versions to list (needs O(name)).
     type: str
+  contents:
+    description:
+      - An archive (its basename, for example V(docs_DIFF_2026-01-05_190301)) whose recorded entries to list in
+        RV(contents), as dar-backup's C(--list-contents) does.
+    type: str
+  pattern:
+    description:
+      - With O(contents), only the entries whose path relative to the definition's root, or whose last component,
+        matches this shell pattern (V(*.NEF), V(Documents/*.pdf); C(*) also matches C(/)).
+    type: str
   state_dir:
     description:
       - The runner's state directory, where its run records are; C(~user) is expanded on the target.
@@ -95,8 +105,12 @@ definitions:
     archives:
       description:
         - Archives oldest first, each with C(archive), C(level), C(time), C(age_seconds), C(slices), C(complete)
-          (no slice missing), C(size_bytes), C(reference), C(readable) (its header could be read, which also proves
-          the last slice is there), C(error) and C(par2) (C(slices_protected), C(complete)).
+          (no slice missing, extra or of the wrong size), C(size_bytes), C(reference), C(readable), C(error) (the
+          first problem), C(problems), C(manifest) and C(par2) (C(slices_protected), C(complete), C(problems)).
+        - An archive with a manifest (C(<archive>.manifest.json), written when it was published) is checked against
+          it, every slice it lists present, none extra, each of the size it had. One without (made by dar-backup, or
+          before manifests existed) must have a header C(dar) can read, which needs its true last slice.
+        - C(par2.problems) names PAR2 files the manifest lists that are gone or resized.
       type: list
       elements: dict
     chains:
@@ -113,8 +127,15 @@ definitions:
       description: Size of all the definition's slices.
       type: int
     par2_complete:
-      description: Every slice of every archive has a PAR2 set.
+      description: Every slice of every archive has a PAR2 set, and no PAR2 file its manifest lists is missing.
       type: bool
+    strays:
+      description:
+        - What is left of archives that are not visible because their slice 1 is gone (C(kind) V(slice_1_missing);
+          the archive is lost unless slice 1 is put back), and PAR2 sets with no slice left (V(orphaned_par2)).
+        - Each with C(archive), C(definition), C(level), C(kind), C(files) and C(detail).
+      type: list
+      elements: dict
     versions:
       description:
         - With O(path), per archive oldest first, C(archive), C(level), C(time), C(kind), C(size) and C(status),
@@ -127,12 +148,46 @@ definitions:
       archives:
         - {archive: docs_FULL_2026-01-02_100301, level: FULL, time: "2026-01-02T10:03:01", age_seconds: 3600,
            slices: 1, complete: true, size_bytes: 7340032, reference: null, readable: true, error: null,
-           par2: {slices_protected: 1, complete: true}}
+           problems: [], manifest: true, par2: {slices_protected: 1, complete: true, problems: []}}
       chains: [{full: docs_FULL_2026-01-02_100301, archives: [docs_FULL_2026-01-02_100301]}]
       catalog: {db: /srv/backup/docs.db, exists: true, corrupt: null, in_sync: true, missing: [], extra: []}
       newest: {FULL: {archive: docs_FULL_2026-01-02_100301, time: "2026-01-02T10:03:01", age_seconds: 3600}}
       size_bytes: 7340032
       par2_complete: true
+      strays: []
+contents:
+  description:
+    - With O(contents), what that archive records, in its catalogue order.
+    - C(entries) has at most 100000 entries, each with C(path), C(kind) (V(file), V(directory), V(symlink), ...),
+      C(size) in bytes, C(mtime) (seconds since the epoch) and C(status), which is V(saved) (this archive holds
+      its data), V(unchanged) (as in the archive this one was made against) or V(deleted) (removed since then).
+    - C(matched) counts every entry that matched O(pattern); C(truncated) is true when C(entries) holds fewer.
+  returned: when O(contents) is set
+  type: dict
+  contains:
+    archive:
+      description: The archive listed.
+      type: str
+    pattern:
+      description: The pattern given, or null.
+      type: str
+    entries:
+      description: The entries.
+      type: list
+      elements: dict
+    matched:
+      description: Entries that matched.
+      type: int
+    truncated:
+      description: Whether C(entries) was cut at 100000.
+      type: bool
+  sample:
+    archive: docs_DIFF_2026-01-05_190301
+    pattern: "*.pdf"
+    entries:
+      - {path: Documents/tax/2025.pdf, kind: file, size: 183442, mtime: 1767190000, status: saved}
+    matched: 1
+    truncated: false
 runs:
   description:
     - With O(state_dir), per definition that has run records, C(last_run) (the newest record of any command) and
@@ -158,7 +213,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dar.backup.plugins.module_utils import naming
 from ansible_collections.dar.backup.plugins.module_utils.dar import Dar
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
-from ansible_collections.dar.backup.plugins.module_utils.info import describe, runs_in
+from ansible_collections.dar.backup.plugins.module_utils.info import contents_of, describe, runs_in
 from ansible_collections.dar.backup.plugins.module_utils.restore import check_paths
 
 
@@ -171,8 +226,10 @@ def main():
             par2_dir=dict(type="path"),
             path=dict(type="str"),
             state_dir=dict(type="path"),
+            contents=dict(type="str"),
+            pattern=dict(type="str"),
         ),
-        required_by={"path": "name"},
+        required_by={"path": "name", "pattern": "contents"},
         supports_check_mode=True,
     )
     params = module.params
@@ -189,6 +246,12 @@ def main():
                                            os.path.abspath(params["backup_dir"])):
         module.warn(warning)
     result = dict(changed=False, definitions=definitions)
+    if params["contents"] is not None:
+        try:
+            result["contents"] = contents_of(Dar(), os.path.abspath(params["backup_dir"]), params["contents"],
+                                             params["pattern"])
+        except DarBackupError as exc:
+            module.fail_json(**exc.fail_json_args())
     if params["state_dir"]:
         result["runs"] = runs_in(params["state_dir"])
     module.exit_json(**result)

@@ -120,8 +120,13 @@ RETURN = r"""
 archives:
   description:
     - One entry per archive with C(archive), C(definition), C(level), C(status), C(detail), C(par2_created) (files
-      made by O(create_missing)), C(dar_test) (whether C(dar -t) passed, with O(test=true)), and C(slices), each
-      with C(slice), C(present), C(status), C(rc) (par2's result) and C(par2_files).
+      made by O(create_missing)), C(dar_test) (whether C(dar -t) passed, with O(test=true)), C(manifest) (it has
+      one), C(problems) and C(slices), each with C(slice), C(present), C(status), C(rc) (par2's result) and
+      C(par2_files).
+    - C(problems) is what the archive's manifest shows (a slice missing, extra, of another size, or whose SHA-256
+      changed; PAR2 files gone) or, for an archive without a manifest, why C(dar) cannot read its header. Such a
+      problem makes the archive V(unrepairable), except changed bytes in a slice PAR2 can repair.
+    - An archive whose slice 1 is gone is listed too, as V(unrepairable), with C(files), what is left of it.
   returned: always
   type: list
   elements: dict

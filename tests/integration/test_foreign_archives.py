@@ -202,6 +202,22 @@ def test_backup_dir_that_others_can_write_is_refused_unless_sticky_and_ours(work
     assert not run.failed and "every user" not in warnings_of(run), run
 
 
+def test_archive_files_do_not_follow_the_umask(workdir):
+    root = workdir / "src"
+    write_file(str(root / "a.txt"), "a\n")
+    with umask(0):
+        default = run_module("dar_backup", {"name": "docs", "root": str(root),
+                                            "backup_dir": str(private_dir(workdir / "b1")),
+                                            "restore_test": {"enabled": False}})
+        grouped = run_module("dar_backup", {"name": "docs", "root": str(root),
+                                            "backup_dir": str(private_dir(workdir / "b2")),
+                                            "restore_test": {"enabled": False}, "group_readable": True})
+    assert not default.failed and not grouped.failed, (default, grouped)
+    for run, expected in ((default, 0o600), (grouped, 0o640)):
+        files = run.result["slices"] + run.result["par2"]["files"]
+        assert files and [oct(mode(p)) for p in files] == [oct(expected)] * len(files), run
+
+
 @pytest.mark.parametrize("slice_mode", [0o600, 0o640])
 def test_par2_files_made_by_create_missing_are_as_private_as_the_slice(workdir, slice_mode):
     backup_dir = private_dir(workdir / "backups")

@@ -128,7 +128,7 @@ def test_bitrot_matrix(photos, backup_dir, workdir, redundancy, blocks, contiguo
     assert dar_test(other.result["archive_path"]) == 0
 
 
-def test_check_mode_says_it_would_repair_and_does_not(photos, backup_dir):
+def test_check_mode_does_not_repair(photos, backup_dir):
     run = make_backup(photos, backup_dir, 10)
     slice_path = run.result["slices"][0]
     damage(slice_path, 10, True, block_size_of(slice_path))
@@ -208,6 +208,12 @@ def test_create_missing_refuses_a_damaged_archive(photos, backup_dir):
     damage(run.result["slices"][0], 5, True, 4096)
     made = run_module("par2_verify", {"backup_dir": str(backup_dir), "create_missing": True})
     assert made.failed and made.result["archives"][0]["status"] == "unrepairable", made
+    assert "slice 1's SHA-256 differs from the manifest" in made.result["archives"][0]["detail"]
+    assert not [n for n in os.listdir(str(backup_dir)) if n.endswith(".par2")]
+    # Without a manifest (an adopted archive) dar -t is what refuses to protect the damage.
+    os.unlink(run.result["manifest"])
+    made = run_module("par2_verify", {"backup_dir": str(backup_dir), "create_missing": True})
+    assert made.failed and made.result["archives"][0]["status"] == "unrepairable", made
     assert "dar -t fails" in made.result["archives"][0]["detail"]
     assert not [n for n in os.listdir(str(backup_dir)) if n.endswith(".par2")]
 
@@ -227,6 +233,7 @@ def test_dar_test_of_every_archive(photos, backup_dir):
     good = make_backup(photos, backup_dir, 5, name="good")
     bad = make_backup(photos, backup_dir, 5, name="bad", enabled=False)
     damage(bad.result["slices"][0], 5, True, 4096)
+    os.unlink(bad.result["manifest"])  # its manifest would show the damage (test_create_missing_refuses_...)
     made = run_module("par2_verify", {"backup_dir": str(backup_dir), "name": "bad", "create_missing": True})
     assert made.failed, made  # create_missing refuses to protect the damage
     scan = run_module("par2_verify", {"backup_dir": str(backup_dir), "test": True})

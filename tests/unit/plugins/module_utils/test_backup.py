@@ -54,6 +54,17 @@ class FakeDar(object):
         self.calls = []
         self.published_when_tested = None
 
+    @staticmethod
+    def version():
+        return "2.7.8"
+
+    def header(self, archive_path):
+        """Archives the tests made by hand have no manifest: the plan reads their header."""
+        self.calls.append(("header", archive_path))
+        if not os.path.exists(archive_path + ".1.dar"):
+            raise DarBackupError("dar cannot read the catalogue of %s" % archive_path, phase="read")
+        return {}
+
     def create(self, archive_path, selection_args, reference_path=None, comment=None):
         self.calls.append(("create", archive_path, list(selection_args), reference_path))
         self.comment = comment
@@ -405,7 +416,9 @@ def test_check_mode_writes_nothing(make_request, backup_dir, tools, helpers):
     assert result["level"] == "DIFF"
     assert result["reference"] == "docs_FULL_2026-06-01_100000"
     assert result["archive"] == "docs_DIFF_2026-06-15_120000"
-    assert fakes["dar"].calls == [] and fakes["par2"].calls == [] and fakes["catalog"].calls == []
+    # Only a read: the FULL has no manifest, so its header proves it is an archive before a DIFF refers to it.
+    assert fakes["dar"].calls == [("header", os.path.join(backup_dir, "docs_FULL_2026-06-01_100000"))]
+    assert fakes["par2"].calls == [] and fakes["catalog"].calls == []
 
 
 def test_check_mode_missing_backup_dir_is_not_created(make_request, tmp_path, tools):
@@ -530,7 +543,7 @@ def test_run_backup_min_interval_skip(make_request, backup_dir, tools, helpers):
     assert result["archive_path"] == os.path.join(backup_dir, "docs_FULL_2026-06-15_100000")
     assert "slices" not in result
     assert tree(backup_dir) == before
-    assert fakes["dar"].calls == []
+    assert fakes["dar"].calls == [("header", os.path.join(backup_dir, "docs_FULL_2026-06-15_100000"))]
 
 
 def _assert_nothing_published(backup_dir, fakes):
@@ -838,7 +851,7 @@ def test_par2_failure_kills_dar_test(make_request, src, backup_dir, tools, tmp_p
     class FailingPar2(FakePar2):
         def create_all(self, *args, **kwargs):
             assert dar.started.wait(WAIT)
-            while not os.path.exists(dar.pid_file):
+            while not (os.path.exists(dar.pid_file) and os.path.getsize(dar.pid_file)):
                 time.sleep(0.01)
             raise DarBackupError("par2 create for x.1.dar failed with rc 6", phase="par2", rc=6)
 
@@ -860,7 +873,8 @@ def test_sigterm_during_par2_kills_dar_test(make_request, src, backup_dir, tools
     class InterruptedPar2(FakePar2):
         def create_all(self, *args, **kwargs):
             assert dar.started.wait(WAIT)
-            while not os.path.exists(dar.pid_file):
+            # The child creates the file, then writes its pid: wait for the pid, or _gone reads an empty file.
+            while not (os.path.exists(dar.pid_file) and os.path.getsize(dar.pid_file)):
                 time.sleep(0.01)
             raise backup_mod.Interrupted("terminated by signal 15")
 

@@ -35,6 +35,10 @@ class Scripted(object):
 
     def __call__(self, argv, timeout=None, **kwargs):
         self.calls.append(list(argv))
+        if "-C" in argv and self.rc == 0:
+            # dar_manager -C creates the database (with the umask's mode)
+            with open(argv[argv.index("-C") + 1], "w"):
+                pass
         return command.CommandResult(argv, self.rc, self.stdout, self.stderr, 0.1)
 
 
@@ -52,10 +56,16 @@ def test_database_path():
     assert catalog_mod.database_path("docs", "/srv/backup", "/var/lib/cat") == "/var/lib/cat/docs.db"
 
 
-def test_create_argv(scripted):
+def test_create_argv_and_private_mode(scripted, tmp_path):
     fake = scripted(rc=0)
-    catalog_mod.Catalog("/c/docs.db", binary="/usr/bin/dar_manager").create()
-    assert fake.calls == [["/usr/bin/dar_manager", "-C", "/c/docs.db"]]
+    db = str(tmp_path / "docs.db")
+    old_umask = os.umask(0)
+    try:
+        catalog_mod.Catalog(db, binary="/usr/bin/dar_manager").create()
+    finally:
+        os.umask(old_umask)
+    assert fake.calls == [["/usr/bin/dar_manager", "-C", db]]
+    assert os.stat(db).st_mode & 0o777 == 0o600
 
 
 def test_add_argv(scripted):

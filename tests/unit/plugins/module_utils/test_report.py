@@ -140,10 +140,11 @@ def test_configure_role_defaults_when_the_host_sets_no_schedule():
     assert levels["FULL"]["max_age_seconds"] == 367 * DAY     # *-12-30: 2028 is a leap year
     assert levels["DIFF"]["max_age_seconds"] == 32 * DAY      # *-*-01
     assert levels["INCR"]["max_age_seconds"] == 7 * DAY       # *-*-04/3: 28th -> 4th after a 30-day month
-    # A host schedule without a level disables that level, as in the configure role.
+    # A host schedule without a level keeps that level's default, as in the configure role; null disables it.
     levels = only_row(build(host(definitions={"docs": info(archive("FULL", DAY))},
-                                 schedule={"full": "yearly"})))["levels"]
-    assert levels["INCR"]["max_age_seconds"] is None
+                                 schedule={"full": "yearly", "diff": None})))["levels"]
+    assert levels["INCR"]["max_age_seconds"] == 7 * DAY
+    assert levels["DIFF"]["max_age_seconds"] is None
 
 
 def test_bad_schedule_is_a_red_row_naming_host_and_definition():
@@ -181,6 +182,22 @@ def test_broken_archives_are_red_and_do_not_count_as_fresh():
     assert row["red_reasons"][0] == "BROKEN: %s: cannot be read" % broken["archive"]
     assert row["red_reasons"][1].startswith("STALE: newest INCR, DIFF or FULL is 10d old")
     assert row["last_verified"]["level"] == "FULL"
+
+
+def test_an_archive_that_lost_slice_1_is_red_and_a_leftover_par2_set_amber():
+    lost = {"archive": "docs_DIFF_2026-11-21_190301", "definition": "docs", "level": "DIFF",
+            "kind": "slice_1_missing", "files": ["docs_DIFF_2026-11-21_190301.2.dar"],
+            "detail": "slice 1 of docs_DIFF_2026-11-21_190301 is missing, so the archive cannot be read"}
+    leftover = {"archive": "docs_INCR_2026-11-01_190301", "definition": "docs", "level": "INCR",
+                "kind": "orphaned_par2", "files": ["docs_INCR_2026-11-01_190301.1.dar.par2"],
+                "detail": "PAR2 files of docs_INCR_2026-11-01_190301 remain, but no slice of it"}
+    for strays, state, reason in (([lost], "red", "BROKEN: " + lost["detail"]),
+                                  ([leftover], "amber", "LEFTOVER: " + leftover["detail"])):
+        described = info(archive("FULL", 3600))
+        described["strays"] = strays
+        row = only_row(build(host(definitions={"docs": described})))
+        assert row["state"] == state
+        assert reason in row["reasons"]
 
 
 def test_last_run_failed_in_restore_test_is_red():

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -120,6 +121,11 @@ def test_check_mode_with_existing_full_plans_diff(dirs, no_tools, tmp_path):
     os.makedirs(dirs["backup_dir"])
     with open(os.path.join(dirs["backup_dir"], "docs_FULL_2024-12-30.1.dar"), "wb") as handle:
         handle.write(b"dar")
+    # Ours, so its manifest proves its shape without running dar (which no_tools forbids).
+    with open(os.path.join(dirs["backup_dir"], "docs_FULL_2024-12-30.manifest.json"), "w") as handle:
+        json.dump({"format": 1, "archive": "docs_FULL_2024-12-30", "level": "FULL", "reference": None,
+                   "slices": [{"number": 1, "name": "docs_FULL_2024-12-30.1.dar", "size": 3, "sha256": "0" * 64}],
+                   "par2": {"dir": None, "files": []}}, handle)
     before = listing(str(tmp_path))
     result = succeed(dict(name="docs", _ansible_check_mode=True, full_interval="100000d", **dirs))
     assert result["level"] == "DIFF"
