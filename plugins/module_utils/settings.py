@@ -82,6 +82,11 @@ COMMON_OPTIONS = {
 
 OPTIONS = dict(COMMON_OPTIONS, **DEFINITION_OPTIONS)
 
+# Options of one run of the dar_backup module, which a definition (and so the runner's config) has no place for.
+RUN_ONLY_OPTIONS = {
+    "reference": option("str"),
+}
+
 
 class OptionError(DarBackupError):
     """An option that is missing, unknown or of the wrong type or value; ``key`` names it (dotted)."""

@@ -22,6 +22,11 @@ description:
   - DIFF archives refer to the newest FULL; INCR archives to the newest DIFF made after that FULL (or the FULL
     when there is none), so a restore never needs more than three archives.
   - Archives named by dar-backup (C(<name>_<TYPE>_<YYYY-MM-DD>)) are recognised as references.
+  - Every archive is published with a manifest (RV(manifest)). The archives a new one relies on (its reference and
+    that reference's chain; for O(min_interval), the newest) are checked first, against their manifests (every slice
+    present and of its recorded size). A damaged one fails the run, naming it and what to do (repair it with
+    M(dar.backup.par2_verify), make a new FULL with O(level=full), or remove it). One without a manifest must have a
+    header C(dar) can read; a file that merely looks like an archive (garbage, foreign) is skipped with a warning.
   - Archives whose slice 1 another user owns (not the user running the module, root or the owner of O(backup_dir))
     are ignored, with a warning naming them; in a shared directory anyone could have planted one, for instance
     with a future time in its name so that it would become the next DIFF's reference.
@@ -103,6 +108,14 @@ options:
     type: str
     choices: [diff, previous]
     default: diff
+  reference:
+    description:
+      - For this run only, make the DIFF or INCR against this archive (its basename, for example
+        V(docs_FULL_2026-01-01_100301)) instead of the one O(level) and O(incr_reference) pick, as dar-backup's
+        C(--alternate-reference-archive) does. Needs O(level=diff) or O(level=incr).
+      - Refused when it is not in O(backup_dir), is not older than the new archive, or is damaged (checked against
+        its manifest) or unreadable. The new archive records it, so restores follow it.
+    type: str
   verify:
     description:
       - Test the archive with C(dar -t) before anything else uses it.
@@ -269,6 +282,14 @@ archive_path:
   returned: when not in check mode
   type: str
   sample: /srv/backup/docs_DIFF_2026-11-21_190301
+manifest:
+  description:
+    - The archive's manifest, written when it was published (before slice 1, mode 0600). It records the level,
+      the reference, the dar version, and the size and SHA-256 of each slice and PAR2 file. M(dar.backup.dar_info),
+      M(dar.backup.par2_verify) and later runs check the archive against it.
+  returned: when an archive was made
+  type: str
+  sample: /srv/backup/docs_DIFF_2026-11-21_190301.manifest.json
 level:
   description: Level of the archive, V(FULL), V(DIFF) or V(INCR).
   returned: always
@@ -365,7 +386,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dar.backup.plugins.module_utils.backup import Interrupted, raise_on_sigterm, run_backup
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
-from ansible_collections.dar.backup.plugins.module_utils.settings import request_from_options
+from ansible_collections.dar.backup.plugins.module_utils.settings import RUN_ONLY_OPTIONS, request_from_options
 
 
 def argument_spec():
@@ -383,6 +404,7 @@ def argument_spec():
         diff_interval=dict(type="str", default="30d"),
         min_interval=dict(type="str"),
         incr_reference=dict(type="str", choices=["diff", "previous"], default="diff"),
+        reference=dict(type="str"),
         verify=dict(type="bool", default=True),
         restore_test=dict(type="dict", default={}, options=dict(
             enabled=dict(type="bool", default=True),
@@ -411,7 +433,10 @@ def argument_spec():
 
 def build_request(params):
     """Module parameters -> engine request; every check the engine makes happens here, before any write."""
-    return request_from_options(params)
+    request = request_from_options(dict((k, v) for k, v in params.items() if k not in RUN_ONLY_OPTIONS))
+    if params.get("reference") is not None:
+        request.set_reference(params["reference"])
+    return request
 
 
 def main():

@@ -171,3 +171,39 @@ def test_compression_excludes_already_compressed_types(source, backup_dir):
     assert "big.txt" in listing
     # The archive holds big.txt compressed but the .jpg of the same bytes stored as is.
     assert 920000 < run.result["size_bytes"] < 920000 + 600 * 1024, run.result["size_bytes"]
+
+
+def test_include_that_matches_nothing_warns(source, backup_dir):
+    """An archive of nothing is not a backup of the definition: the run says so (and the restore test proved
+    nothing, which it says too)."""
+    run = run_module("dar_backup", base_args(source, backup_dir, include=["no-such-dir"]))
+    assert not run.failed, run
+    warned = " ".join(run.stderr.split())
+    assert "definition docs selects nothing under %s: the archive holds no file" % source in warned, run
+    assert run.result["restore_test"]["passed"] is not True, run
+
+
+def test_explicit_reference(source, backup_dir):
+    """dar-backup's --alternate-reference-archive: the DIFF is made against the archive named, and records it."""
+    first = run_module("dar_backup", base_args(source, backup_dir, level="full"))
+    second = run_module("dar_backup", base_args(source, backup_dir, level="full"))
+    write_file(str(source / "docs" / "note-00.txt"), "changed since both FULLs\n")
+    diff = run_module("dar_backup", base_args(source, backup_dir, level="diff", reference=first.result["archive"]))
+    assert not diff.failed and diff.result["reference"] == first.result["archive"], diff
+    assert second.result["archive"] != first.result["archive"]
+    info = run_module("dar_info", {"backup_dir": str(backup_dir), "name": "docs"})
+    by_name = dict((a["archive"], a) for a in info.result["definitions"]["docs"]["archives"])
+    assert by_name[diff.result["archive"]]["reference"] == first.result["archive"]
+    refused = [
+        (dict(level="diff", reference="docs_FULL_2099-01-01_000000"), "is not an archive in"),
+        (dict(level="incr", reference=diff.result["archive"].replace("DIFF", "FULL")), "is not an archive in"),
+        (dict(level="full", reference=first.result["archive"]), "needs level=diff or level=incr"),
+        (dict(level="diff", reference="other_FULL_2026-01-01_000000"), "is not an archive name of definition docs"),
+    ]
+    for extra, message in refused:
+        run = run_module("dar_backup", base_args(source, backup_dir, **extra))
+        assert run.failed and message in run.result["msg"], (extra, run)
+    with open(os.path.join(str(backup_dir), first.result["archive"] + ".1.dar"), "r+b") as handle:
+        handle.truncate(1000)
+    damaged = run_module("dar_backup", base_args(source, backup_dir, level="incr", reference=first.result["archive"]))
+    assert damaged.failed and "archive %s is damaged" % first.result["archive"] in damaged.result["msg"], damaged

@@ -69,3 +69,30 @@ def test_path_needs_name_and_must_be_relative(backup_dir):
     assert run.failed and "absolute" in run.result["msg"], run
     run = run_module("dar_info", {"backup_dir": str(backup_dir / "nope")})
     assert run.failed and "does not exist" in run.result["msg"], run
+
+
+def test_contents_of_an_archive_with_a_pattern(source, backup_dir):
+    """dar-backup's --list-contents: every entry the archive records, saved, unchanged or deleted."""
+    full = run_module("dar_backup", {"name": "docs", "root": str(source), "backup_dir": str(backup_dir),
+                                     "level": "full", "restore_test": {"files": 1}})
+    write_file(str(source / "docs" / "note-01.txt"), "second version\n")
+    os.unlink(str(source / "docs" / "note-02.txt"))
+    diff = run_module("dar_backup", {"name": "docs", "root": str(source), "backup_dir": str(backup_dir),
+                                     "level": "diff", "restore_test": {"files": 1}})
+    assert not full.failed and not diff.failed, diff
+    listed = run_module("dar_info", {"backup_dir": str(backup_dir), "contents": diff.result["archive"],
+                                     "pattern": "note-0[0-2].txt"})
+    assert not listed.failed and not listed.changed, listed
+    contents = listed.result["contents"]
+    status = dict((e["path"], e["status"]) for e in contents["entries"])
+    assert status == {"docs/note-00.txt": "unchanged", "docs/note-01.txt": "saved", "docs/note-02.txt": "deleted"}
+    assert contents["matched"] == 3 and contents["truncated"] is False
+    saved = [e for e in contents["entries"] if e["status"] == "saved"][0]
+    assert saved["size"] == len("second version\n") and saved["kind"] == "file"
+    assert saved["mtime"] == int(os.stat(str(source / "docs" / "note-01.txt")).st_mtime)
+    # Awkward names come back as they are; without a pattern, everything.
+    everything = run_module("dar_info", {"backup_dir": str(backup_dir), "contents": full.result["archive"]})
+    paths = set(e["path"] for e in everything.result["contents"]["entries"])
+    assert {"new\nline.txt", "*?[x].txt", "sub dir/[ab].txt", "-leading-dash.txt"} <= paths
+    missing = run_module("dar_info", {"backup_dir": str(backup_dir), "contents": "docs_FULL_2020-01-01_000000"})
+    assert missing.failed and "is not in" in missing.result["msg"], missing
