@@ -212,6 +212,13 @@ def test_last_run_failed_in_restore_test_is_red():
     assert row["phase_source"] == "last run"
 
 
+def test_restore_test_that_compared_nothing_is_not_shown_as_ok():
+    proved_nothing = record("WARNING", restore_test={"passed": None, "sampled": 0, "failed": 0},
+                            warnings=["restore test proved nothing: restore_test.files is 0"])
+    rep = build(host(definitions={"docs": info(archive("FULL", 3600))}, runs={"docs": runs(proved_nothing)}))
+    assert only_row(rep)["phases"]["restore_test"] == "not run"
+
+
 def test_failed_run_followed_by_a_newer_archive_is_amber():
     failed = record("FAILURE", age=5 * 3600, failed_phase="create", error="disk full")
     rep = build(host(definitions={"docs": info(archive("FULL", 3600))}, runs={"docs": runs(failed)}))
