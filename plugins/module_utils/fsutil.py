@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 
 
@@ -62,3 +63,26 @@ def write_atomically(path, text, mode=0o644):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def trusted_owners(directory):
+    """The uids whose archive files in ``directory`` are ours: the backup user, root, and the directory's owner
+    (who can rename or replace any file in it anyway)."""
+    uids = set([os.geteuid(), 0])
+    try:
+        uids.add(os.stat(directory).st_uid)
+    except OSError:
+        pass
+    return uids
+
+
+def ours(path, trusted=None):
+    """A regular file (not followed through a symlink) that a trusted uid owns; another user's file in a shared
+    directory (a planted PAR2 set or manifest) is not evidence about our archives."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if trusted is None:
+        trusted = trusted_owners(os.path.dirname(path) or ".")
+    return stat.S_ISREG(st.st_mode) and st.st_uid in trusted

@@ -14,6 +14,7 @@ import os
 
 from . import naming
 from .errors import DarBackupError
+from .fsutil import ours, trusted_owners
 from .lock import work_root
 from .manifest import SUFFIX as MANIFEST_SUFFIX, ManifestUnreadable, par2_problems, slice_problems
 from .par2 import PAR2_FILE_RE
@@ -74,13 +75,6 @@ def archive_par2_problems(archive):
     return par2_problems(recorded, archive.directory) if recorded is not None else []
 
 
-def _ours(entry):
-    try:
-        return entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid in (os.geteuid(), 0)
-    except OSError:
-        return False
-
-
 def _scan(directory, pattern_of):
     """{basename: [file names]} of regular files (owned by us or root) that pattern_of maps to a basename."""
     found = {}
@@ -88,9 +82,10 @@ def _scan(directory, pattern_of):
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return found
+    trusted = trusted_owners(directory)
     for entry in entries:
         base = pattern_of(entry.name)
-        if base is not None and _ours(entry):
+        if base is not None and ours(entry.path, trusted):
             found.setdefault(base, []).append(entry.name)
     return found
 

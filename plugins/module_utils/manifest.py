@@ -16,7 +16,7 @@ import json
 import os
 
 from .errors import DarBackupError
-from .fsutil import write_atomically
+from .fsutil import ours, write_atomically
 
 FORMAT_VERSION = 1
 SUFFIX = ".manifest.json"
@@ -85,6 +85,10 @@ class ManifestUnreadable(DarBackupError):
 
 def read(path):
     """The manifest at path, None when there is none; ManifestUnreadable when it is not a manifest of ours."""
+    if not os.path.lexists(path):
+        return None
+    if not ours(path):
+        return None  # another user's file beside our slices says nothing about them (and must not redirect a chain)
     try:
         with open(path, "rb") as handle:
             text = handle.read(_MAX_BYTES + 1)

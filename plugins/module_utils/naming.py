@@ -11,6 +11,7 @@ import re
 
 from . import manifest as manifest_mod
 from .errors import DarBackupError
+from .fsutil import trusted_owners
 
 LEVELS = ("FULL", "DIFF", "INCR")
 # The order archives of the same timestamp are applied and cataloged in.
@@ -133,17 +134,6 @@ class Archive(object):
 
     def __repr__(self):
         return "Archive(%r, %d slices)" % (self.basename, len(self.slices))
-
-
-def trusted_owners(directory):
-    """The uids whose archives in ``directory`` are ours: the backup user, root, and the directory's owner
-    (who can rename or replace any file in it anyway)."""
-    uids = set([os.geteuid(), 0])
-    try:
-        uids.add(os.stat(directory).st_uid)
-    except OSError:
-        pass
-    return uids
 
 
 def discover(directory, definition=None, trusted_uids=None, ignored=None, named=()):

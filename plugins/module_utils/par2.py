@@ -10,6 +10,7 @@ import re
 
 from . import command
 from .errors import DarBackupError
+from .fsutil import ours, trusted_owners
 
 # par2cmdline's libpar2.h result codes.
 PAR2_EXIT_MEANING = {
@@ -58,11 +59,14 @@ PAR2_FILE_RE = re.compile(r"(?P<base>.+)\.(?P<number>[1-9][0-9]*)\.dar" + _VOLUM
 
 
 def _matching(directory, pattern):
+    """Our regular files in directory whose names fit pattern (another user's are never used to repair ours)."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    return sorted(os.path.join(directory, n) for n in names if pattern.fullmatch(n))
+    trusted = trusted_owners(directory)
+    return sorted(path for path in (os.path.join(directory, n) for n in names if pattern.fullmatch(n))
+                  if ours(path, trusted))
 
 
 def par2_files_for(slice_name, directory):

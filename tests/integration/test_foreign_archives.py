@@ -256,3 +256,43 @@ def render(vars_file, template):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout[proc.stdout.find(" => ") + 4:])
     return result["msg"] if isinstance(result["msg"], str) else json.dumps(result["msg"])
+
+
+def test_planted_par2_set_and_manifest_are_not_used(workdir, unprivileged_user):
+    """Another user's PAR2 set named for our slice would let repair=true rewrite our slice into their bytes; their
+    manifest beside our adopted archive could redirect its chain. Neither is used."""
+    backup_dir = private_dir(workdir / "backups")
+    write_file(str(workdir / "src" / "a.bin"), os.urandom(64 * 1024))
+    made = run_module("dar_backup", {"name": "docs", "root": str(workdir / "src"), "backup_dir": str(backup_dir),
+                                     "par2": {"enabled": False}, "restore_test": {"files": 1}})
+    assert not made.failed, made
+    slice_1 = made.result["slices"][0]
+    with open(slice_1, "rb") as handle:
+        original = handle.read()
+    # Their set: made for their own bytes under our slice's name, then put beside our slice.
+    forge = workdir / "forge"
+    os.makedirs(str(forge))
+    forged = str(forge / os.path.basename(slice_1))
+    with open(forged, "wb") as handle:
+        handle.write(original[:4096] + os.urandom(len(original) - 4096))
+    subprocess.run(["par2", "create", "-q", "-q", "-r30", "-B", str(forge), "--", forged + ".par2", forged],
+                   check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for path in glob.glob(forged + "*.par2"):
+        target = os.path.join(str(backup_dir), os.path.basename(path))
+        shutil.move(path, target)
+        os.chown(target, unprivileged_user.pw_uid, unprivileged_user.pw_gid)
+    repaired = run_module("par2_verify", {"backup_dir": str(backup_dir), "repair": True})
+    assert repaired.result["archives"][0]["status"] == "no_par2", repaired
+    assert not repaired.changed
+    with open(slice_1, "rb") as handle:
+        assert handle.read() == original
+    # Their manifest in place of ours: ignored, the header decides (the archive is still whole and readable).
+    manifest = made.result["manifest"]
+    with open(manifest) as handle:
+        record = json.load(handle)
+    record["slices"][0]["size"] += 1
+    with open(manifest, "w") as handle:
+        json.dump(record, handle)
+    os.chown(manifest, unprivileged_user.pw_uid, unprivileged_user.pw_gid)
+    entry = run_module("dar_info", {"backup_dir": str(backup_dir)}).result["definitions"]["docs"]["archives"][0]
+    assert entry["manifest"] is False and entry["readable"] is True and entry["complete"] is True, entry
