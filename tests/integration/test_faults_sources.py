@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
+import shutil
 
 from conftest import UNPRIVILEGED_USER as USER
 from conftest import catalog_basenames, dar_list, dar_test, run_module, write_file
@@ -79,51 +79,93 @@ def test_unreadable_files_are_named_and_the_rest_is_saved(unprivileged_user, use
     assert (dest / "locked dir").is_dir() and not (dest / "shadow copy.bin").exists()
 
 
-class Writer(threading.Thread):
-    """Appends to one file and rewrites another, without pause, until told to stop."""
+_CONTROLLED_DAR = r"""#!/usr/bin/python3
+# dar whose create (-c) is raced by a writer the test controls with dar's own progress, not with time.
+import ctypes, os, select, struct, subprocess, sys, time
 
-    def __init__(self, growing, rewritten):
-        super(Writer, self).__init__(daemon=True)
-        self.growing = growing
-        self.rewritten = rewritten
-        self.stop = threading.Event()
-        self.writes = 0
+REAL, GROWING, REWRITTEN, LOG = %r, %r, %r, %r
+if "-c" not in sys.argv:
+    os.execv(REAL, [REAL] + sys.argv[1:])
 
-    def run(self):
-        while not self.stop.is_set():
-            with open(self.growing, "ab") as handle:
-                handle.write(b"x")
-            with open(self.rewritten, "wb") as handle:
-                handle.write(b"log line %d\n" % self.writes)
-            self.writes += 1
-            self.stop.wait(0.005)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p]
+FAN_CLASS_CONTENT, FAN_CLOEXEC, FAN_MARK_ADD, FAN_OPEN_PERM, FAN_ALLOW, AT_FDCWD = 0x4, 0x1, 0x1, 0x10000, 0x1, -100
+# Opened before the mark: the writer's own writes raise no open event for it to answer.
+appender = os.open(GROWING, os.O_WRONLY | os.O_APPEND)
+events = libc.fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, os.O_RDONLY | os.O_CLOEXEC)
+if events < 0 or libc.fanotify_mark(events, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, GROWING.encode()) < 0:
+    sys.stderr.write("fanotify: %%s (the test needs CAP_SYS_ADMIN)\n" %% os.strerror(ctypes.get_errno()))
+    sys.exit(99)
+child = subprocess.Popen([REAL] + sys.argv[1:])
+appends = 0
+while True:
+    ready, _w, _x = select.select([events], [], [], 0.2)
+    if not ready:
+        if child.poll() is not None:
+            break
+        continue
+    data = os.read(events, 4096)
+    offset = 0
+    while offset < len(data):
+        length, _vers, _res, _mlen, _mask, fd, pid = struct.unpack_from("=IBBHQii", data, offset)
+        try:
+            if pid == child.pid:
+                # dar stat()ed the file before this open and stats it again after reading: while its open
+                # waits for this answer, the file grows by one byte, so every attempt sees it change.
+                os.write(appender, b"x")
+                appends += 1
+        finally:
+            os.write(events, struct.pack("=iI", fd, FAN_ALLOW))
+            os.close(fd)
+        offset += length
+rc = child.wait()
+os.close(events)
+# Both files move on after the backup, before the restore test compares them: only ever appended to, so every
+# state dar could read is a valid prefix; in a later second than anything dar recorded, so the change shows.
+done = time.time()
+while time.time() < int(done) + 1.05:
+    time.sleep(0.05)
+os.write(appender, b"x")
+with open(REWRITTEN, "ab") as handle:
+    handle.write(b"log line after the backup\n")
+with open(LOG, "a") as handle:
+    handle.write("%%d\n" %% appends)
+sys.exit(rc)
+"""
+
+
+def controlled_dar_env(bindir, growing, rewritten):
+    """PATH with a dar that changes ``growing`` during each of its reads of it while creating an archive (dar
+    retries and at last saves it dirty, exit 11), then appends to both files once dar is done."""
+    os.makedirs(str(bindir))
+    wrapper = os.path.join(str(bindir), "dar")
+    log = os.path.join(str(bindir), "appends")
+    with open(wrapper, "w") as handle:
+        handle.write(_CONTROLLED_DAR % (shutil.which("dar"), str(growing), str(rewritten), log))
+    os.chmod(wrapper, 0o755)
+    return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}, log
 
 
 def test_files_changing_during_the_backup(source, backup_dir, workdir):
-    # dar reads a 1 GiB sparse file for about a second per attempt, and tries 4 times (--retry-on-change's
-    # default) before it saves the file marked dirty and exits 11: the writer changes it during all of them.
+    # One file grows while dar reads it, at every attempt (--retry-on-change's default: 4), so dar saves it
+    # marked dirty and exits 11; another is appended to after the backup. The writer waits on dar, never on time.
     growing = source / "growing.img"
-    with open(str(growing), "wb") as handle:
-        handle.truncate(1024 ** 3)
-    os.utime(str(growing), (1000000000, 1000000000))
+    write_file(str(growing), os.urandom(64 * 1024), 1000000000)
     rewritten = source / "docs" / "app.log"
     write_file(str(rewritten), b"log line start\n", 1000000000)
     still = tree_digests(source, skip=("growing.img", os.path.join("docs", "app.log")))
 
-    writer = Writer(str(growing), str(rewritten))
-    writer.start()
-    try:
-        args = {"name": "docs", "root": str(source), "backup_dir": str(backup_dir),
-                "restore_test": {"files": 100, "max_size": "2G"}}
-        run = run_module("dar_backup", args)
-    finally:
-        writer.stop.set()
-        writer.join()
+    env, appends = controlled_dar_env(workdir / "bin", growing, rewritten)
+    args = {"name": "docs", "root": str(source), "backup_dir": str(backup_dir), "restore_test": {"files": 100}}
+    run = run_module("dar_backup", args, env=env)
     assert not run.failed, run
+    with open(appends) as handle:
+        assert int(handle.read()) >= 2, "dar did not read growing.img more than once: no retry was seen"
     assert run.result["dar_rc"] == 11, run
-    assert run.result["dar_stats"]["changed_while_saving"] >= 1, run
+    assert run.result["dar_stats"]["changed_while_saving"] == 1, run
     said = warnings_of(run)
     assert "rc 11" in said and "File modified while reading it for backup" in said and str(growing) in said, run
+    assert str(rewritten) not in said, run
     assert dar_test(run.result["archive_path"]) == 0
     assert catalog_basenames(str(backup_dir / "docs.db")) == [run.result["archive"]]
     assert "[DIRTY]" in dar_list(run.result["archive_path"])
@@ -136,10 +178,12 @@ def test_files_changing_during_the_backup(source, backup_dir, workdir):
     assert results.pop("docs/app.log") == "changed_since_backup", tested
     assert set(results.values()) == {"passed"}, tested
 
-    # A real restore brings back everything, the dirty file too (dar -Q would skip it silently otherwise).
+    # A real restore brings back everything, the dirty file too (dar -Q would skip it silently otherwise):
+    # what dar read of the growing file, a prefix of it longer than it was; the log as it was saved.
     dest = workdir / "restored"
     restore = run_module("dar_restore", {"name": "docs", "backup_dir": str(backup_dir), "dest": str(dest)})
     assert not restore.failed, restore
     assert tree_digests(dest, skip=("growing.img", os.path.join("docs", "app.log"))) == still
-    assert 1024 ** 3 < os.path.getsize(str(dest / "growing.img")) <= os.path.getsize(str(growing))
-    assert (dest / "docs" / "app.log").read_bytes().startswith(b"log line ")
+    saved, now = (dest / "growing.img").read_bytes(), growing.read_bytes()
+    assert 64 * 1024 < len(saved) < len(now) and now.startswith(saved)
+    assert (dest / "docs" / "app.log").read_bytes() == b"log line start\n"

@@ -63,9 +63,21 @@ def test_load_secrets_refuses_other_owners(tmp_path, monkeypatch):
         def __init__(self, st):
             self.st_mode = st.st_mode
             self.st_uid = 4242
-    monkeypatch.setattr(notify.os, "fstat", lambda fd: Fake(real_fstat(fd)))
+
+    class OsSeenByNotify(object):
+        """The os module as the code under test sees it: its fstat says another user owns the file. Only the
+        notify module's ``os`` name is replaced; os.fstat stays itself for pytest and everything else."""
+
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def fstat(fd):
+            return Fake(os.fstat(fd))
+    monkeypatch.setattr(notify, "os", OsSeenByNotify())
     with pytest.raises(notify.NotifyError, match="owned by uid 4242"):
         notify.load_secrets(path)
+    assert os.fstat is real_fstat
 
 
 def test_load_secrets_refuses_symlinks(tmp_path):
