@@ -201,7 +201,7 @@ def check_names(names, definition, known, backup_dir):
 class CleanupRequest(object):
     def __init__(self, name, backup_dir, diff_age=100, incr_age=40, archives=None, allow_full=False,
                  par2_dir=None, catalog=True, catalog_dir=None, timeout=command.DEFAULT_TIMEOUT):
-        self.name = naming.check_definition_name(name)
+        self.name = naming.check_existing_name(name)
         self.backup_dir = os.path.abspath(backup_dir)
         if not os.path.isdir(self.backup_dir):
             raise DarBackupError("backup_dir %s does not exist" % self.backup_dir, phase="validate")

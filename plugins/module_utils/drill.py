@@ -106,7 +106,7 @@ def _hash_source(root, entry):
 def sample(dar, backup_dir, name, root, files=10, seed=None, max_size="100M"):
     """Pick ``files`` random regular files of the newest archive's state that are unchanged on the source since,
     and hash them. The chain and its slice files are returned too, for whoever restores the sample elsewhere."""
-    naming.check_definition_name(name)
+    naming.check_existing_name(name)
     if not isinstance(files, int) or isinstance(files, bool) or files < 1:
         raise DarBackupError("files must be a whole number >= 1, not %r" % (files,), phase="validate")
     limit = parse_size(max_size, "max_size")

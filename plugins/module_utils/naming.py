@@ -17,22 +17,36 @@ LEVELS = ("FULL", "DIFF", "INCR")
 # The order archives of the same timestamp are applied and cataloged in.
 LEVEL_RANK = {"FULL": 0, "DIFF": 1, "INCR": 2}
 
+# New definitions: safe as a file name, a unit name and a name field.
 DEFINITION_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+# Existing archives: dar-backup allows spaces in definition names (and more with --allow-unsafe-definition-names);
+# such archives are read and restored. Only '/' (a path), '_' (the field separator) and control characters are out.
+ADOPTED_DEFINITION_RE = re.compile(r"^[^/_\x00-\x1f\x7f]+$")
 # <definition>_<LEVEL>_<YYYY-MM-DD>[_<HHMMSS>]; the date-only form is dar-backup's.
 ARCHIVE_RE = re.compile(
-    r"^(?P<definition>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)_(?P<level>FULL|DIFF|INCR)_"
+    r"^(?P<definition>[^/_\x00-\x1f\x7f]+)_(?P<level>FULL|DIFF|INCR)_"
     r"(?P<date>\d{4}-\d{2}-\d{2})(?:_(?P<time>\d{6}))?$"
 )
 SLICE_RE = re.compile(r"^(?P<base>.+)\.(?P<number>[1-9][0-9]*)\.dar$")
 
 
 def check_definition_name(name):
-    """Refuse names that could escape a directory or break the name fields."""
+    """Refuse names for new definitions that could escape a directory or break the name fields."""
     if not isinstance(name, str) or not DEFINITION_RE.fullmatch(name):
         raise DarBackupError(
-            "definition name %r is not safe: use letters, digits and inner hyphens only "
-            "(no '_', '/', '.', spaces or shell characters), e.g. 'home-docs'" % (name,),
+            "definition name %r is not safe for a new definition: use letters, digits and inner hyphens only "
+            "(no '_', '/', '.', spaces or shell characters), e.g. 'home-docs'; archives of dar-backup definitions "
+            "with spaces in their names are still read and restored (dar_restore, dar_info, par2_verify)" % (name,),
             phase="validate")
+    return name
+
+
+def check_existing_name(name):
+    """A definition name that existing archives may carry (dar-backup's, spaces included): read, never made."""
+    if not isinstance(name, str) or not ADOPTED_DEFINITION_RE.fullmatch(name) or name.strip(".") == "":
+        raise DarBackupError(
+            "definition name %r cannot name archives: it must be non-empty, not '.' or '..', and hold no '/', '_' or "
+            "control characters" % (name,), phase="validate")
     return name
 
 

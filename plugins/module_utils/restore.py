@@ -93,7 +93,7 @@ def check_paths(paths):
 class RestoreRequest(object):
     def __init__(self, name, backup_dir, dest, paths=None, when=None, archive=None, overwrite=False, owner=False,
                  catalog_dir=None):
-        self.name = naming.check_definition_name(name)
+        self.name = naming.check_existing_name(name)
         self.backup_dir = os.path.abspath(backup_dir)
         if not os.path.isdir(self.backup_dir):
             raise DarBackupError("backup_dir %s does not exist" % self.backup_dir, phase="validate")

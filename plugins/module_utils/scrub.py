@@ -27,7 +27,7 @@ class ScrubRequest(object):
         self.backup_dir = os.path.abspath(backup_dir)
         if not os.path.isdir(self.backup_dir):
             raise DarBackupError("backup_dir %s does not exist" % self.backup_dir, phase="validate")
-        self.names = [naming.check_definition_name(n) for n in names] if names else None
+        self.names = [naming.check_existing_name(n) for n in names] if names else None
         if archive is not None and naming.ArchiveName.parse(archive) is None:
             raise DarBackupError("archive %r is not an archive name (<name>_<FULL|DIFF|INCR>_<date>[_<time>])"
                                  % (archive,), phase="validate")

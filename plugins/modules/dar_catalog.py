@@ -27,7 +27,10 @@ description:
     are left out of the database, with a warning; in a shared directory anyone could have planted them.
 options:
   name:
-    description: Name of the backup definition.
+    description:
+      - Name of the backup definition.
+      - Names of existing archives are accepted as dar-backup makes them, spaces included (V(my docs)); only
+        C(/), C(_) and control characters are refused.
     type: str
     required: true
   backup_dir:
@@ -142,7 +145,7 @@ def main():
     )
     params = module.params
     try:
-        name = naming.check_definition_name(params["name"])
+        name = naming.check_existing_name(params["name"])
         backup_dir = os.path.abspath(params["backup_dir"])
         if not os.path.isdir(backup_dir):
             raise DarBackupError("backup_dir %s does not exist" % backup_dir, phase="validate")

@@ -42,7 +42,10 @@ description:
     M(dar.backup.dar_catalog) task that mends it (restores do not need the catalog).
 options:
   name:
-    description: Name of the backup definition.
+    description:
+      - Name of the backup definition.
+      - Names of existing archives are accepted as dar-backup makes them, spaces included (V(my docs)); only
+        C(/), C(_) and control characters are refused.
     type: str
     required: true
   backup_dir:

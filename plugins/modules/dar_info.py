@@ -27,7 +27,10 @@ options:
     type: path
     required: true
   name:
-    description: Only this definition; every definition found in O(backup_dir) when unset.
+    description:
+      - Only this definition; every definition found in O(backup_dir) when unset.
+      - Names of existing archives are accepted as dar-backup makes them, spaces included (V(my docs)); only
+        C(/), C(_) and control characters are refused.
     type: str
   catalog_dir:
     description: Directory of the catalog databases; O(backup_dir) when unset.
@@ -234,7 +237,7 @@ def main():
     )
     params = module.params
     try:
-        names = [naming.check_definition_name(params["name"])] if params["name"] else None
+        names = [naming.check_existing_name(params["name"])] if params["name"] else None
         path = check_paths([params["path"]])[0] if params["path"] is not None else None
         definitions = describe(Dar(), os.path.abspath(params["backup_dir"]), names=names,
                                catalog_dir=params["catalog_dir"], par2_dir=params["par2_dir"], path=path)

@@ -37,7 +37,10 @@ description:
     C(changed=false) the second time.
 options:
   name:
-    description: Name of the backup definition whose archives to restore from.
+    description:
+      - Name of the backup definition whose archives to restore from.
+      - Names of existing archives are accepted as dar-backup makes them, spaces included (V(my docs)); only
+        C(/), C(_) and control characters are refused.
     type: str
     required: true
   backup_dir:

@@ -38,7 +38,10 @@ options:
     type: path
     required: true
   name:
-    description: Only the archives of this definition; every definition when unset.
+    description:
+      - Only the archives of this definition; every definition when unset.
+      - Names of existing archives are accepted as dar-backup makes them, spaces included (V(my docs)); only
+        C(/), C(_) and control characters are refused.
     type: str
   archive:
     description: Only this archive (a basename such as V(docs_FULL_2026-01-02_100301)).

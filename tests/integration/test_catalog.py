@@ -131,7 +131,7 @@ def test_backup_dir_missing_and_bad_name(workdir):
     run = run_module("dar_catalog", {"name": "docs", "backup_dir": str(workdir / "nope")})
     assert run.failed and "does not exist" in run.result["msg"], run
     run = run_module("dar_catalog", {"name": "a_b", "backup_dir": str(workdir)})
-    assert run.failed and "not safe" in run.result["msg"], run
+    assert run.failed and "cannot name archives" in run.result["msg"], run
 
 
 def test_catalog_stays_correct_across_100_archives(source, backup_dir):

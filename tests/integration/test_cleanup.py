@@ -350,7 +350,7 @@ def test_bad_definition_name_and_age_refused(backup_dir):
     backup_dir.mkdir()
     for name in ("../docs", "docs_x", "docs/..", ""):
         run = run_module("dar_cleanup", {"name": name, "backup_dir": str(backup_dir)})
-        assert run.failed and "not safe" in run.result["msg"], run
+        assert run.failed and "cannot name archives" in run.result["msg"], run
     run = run_module("dar_cleanup", args(backup_dir, incr_age=-1))
     assert run.failed and "incr_age" in run.result["msg"], run
     run = run_module("dar_cleanup", args(str(backup_dir / "missing")))

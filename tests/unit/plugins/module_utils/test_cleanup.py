@@ -399,7 +399,7 @@ def test_bad_requests_refused(tmp_path):
     assert "does not exist" in info.value.msg
     with pytest.raises(DarBackupError) as info:
         cleanup.CleanupRequest("do_cs", str(tmp_path))
-    assert "not safe" in info.value.msg
+    assert "cannot name archives" in info.value.msg
     with pytest.raises(DarBackupError) as info:
         cleanup.CleanupRequest("docs", str(tmp_path), incr_age=-3)
     assert "incr_age" in info.value.msg

@@ -164,7 +164,7 @@ def test_sample_without_archives_says_no_archive(tmp_path):
     ({"files": True}, "files must be a whole number"),
     ({"max_size": "huge"}, "max_size 'huge' is not a size"),
     ({"root": "relative"}, "root 'relative' must be"),
-    ({"name": "../etc"}, "is not safe"),
+    ({"name": "../etc"}, "cannot name archives"),
 ])
 def test_sample_validates(tree, kwargs, words):
     root, backup = tree
