@@ -16,6 +16,7 @@ never had.
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import os
 import shutil
 import stat
@@ -92,7 +93,7 @@ def check_paths(paths):
 
 class RestoreRequest(object):
     def __init__(self, name, backup_dir, dest, paths=None, when=None, archive=None, overwrite=False, owner=False,
-                 catalog_dir=None):
+                 catalog_dir=None, selection=None):
         self.name = naming.check_existing_name(name)
         self.backup_dir = os.path.abspath(backup_dir)
         if not os.path.isdir(self.backup_dir):
@@ -102,6 +103,7 @@ class RestoreRequest(object):
         self.places = archive_places(self.backup_dir, catalog_dir)
         check_dest_outside(self.real_dest, self.places)
         self.paths = check_paths(paths)
+        self.selection = check_selection(selection)
         if when is not None and archive is not None:
             raise DarBackupError("give when or archive, not both", phase="validate")
         self.when = parse_when(when) if when is not None else None
@@ -112,6 +114,42 @@ class RestoreRequest(object):
         if self.owner and os.geteuid() != 0:
             raise DarBackupError("owner=true restores file ownership, which needs root; run with become or "
                                  "leave owner=false", phase="validate")
+
+
+# Each matched path becomes a dar -g argument: past this many, restore a directory instead.
+MAX_SELECTED = 20000
+
+
+def check_selection(patterns):
+    """Shell patterns relative to the definition's root; '**' spans directories; a pattern without '/' matches
+    a name at any depth (dar-backup's --selection -I '*.NEF')."""
+    cleaned = []
+    for pattern in patterns or []:
+        if not isinstance(pattern, str) or not pattern.strip("/"):
+            raise DarBackupError("selection entries must be non-empty patterns, not %r" % (pattern,), phase="validate")
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            raise DarBackupError("selection pattern %r must be relative to the definition's root, without '..'"
+                                 % pattern, phase="validate")
+        parts = [p for p in pattern.split("/") if p not in ("", ".")]
+        cleaned.append(parts if len(parts) > 1 else ["**"] + parts)
+    return cleaned
+
+
+def glob_matches(parts, path_parts):
+    """Whether a relative path (its components) matches a pattern's components: each component by fnmatch
+    (so '*' never crosses a '/'), '**' any number of components."""
+    if not parts:
+        return not path_parts
+    if parts[0] == "**":
+        return any(glob_matches(parts[1:], path_parts[index:]) for index in range(len(path_parts) + 1))
+    return bool(path_parts) and fnmatch.fnmatchcase(path_parts[0], parts[0]) and glob_matches(parts[1:],
+                                                                                             path_parts[1:])
+
+
+def select_paths(entries, selection):
+    """The paths of the state (not deleted) that some selection pattern matches, sorted."""
+    return sorted(path for path, entry in entries.items() if entry.data != "deleted"
+                  and any(glob_matches(parts, path.split("/")) for parts in selection))
 
 
 def _xml_entries(dar, archive, paths, workdir):
@@ -459,6 +497,16 @@ def run_restore(request, dar, check_mode=False):
               "warnings": warnings}
     scratch = tempfile.mkdtemp(prefix="dar-restore-plan-")
     try:
+        if request.selection:
+            selected = select_paths(_xml_entries(dar, chain[-1], [], scratch), request.selection)
+            if not selected:
+                raise DarBackupError("selection %s matches nothing in the state of %s; nothing was restored" % (
+                    ", ".join("/".join(p) for p in request.selection), target.basename), phase="plan")
+            if len(selected) > MAX_SELECTED:
+                raise DarBackupError("selection matches %d paths, more than %d: restore their directory with paths "
+                                     "instead" % (len(selected), MAX_SELECTED), phase="plan")
+            request.paths = sorted(set(request.paths) | set(selected))
+            result["selected"] = len(selected)
         # The state the chain ends in: what is located, what must fit, and what staging is proven against.
         final = _xml_entries(dar, chain[-1], request.paths, scratch)
         located = locate(dar, chains, chain, older, request.paths, scratch, last=final) if request.paths else [

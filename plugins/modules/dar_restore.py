@@ -64,6 +64,18 @@ options:
     type: list
     elements: str
     default: []
+  selection:
+    description:
+      - Shell patterns (V(*.NEF), V(Documents/**/*.pdf)) matched against the paths of the state being restored, as
+        dar-backup's C(--selection) does; every match is restored, together with O(paths).
+      - A pattern without C(/) matches a name at any depth; with C(/) it matches the whole path relative to the
+        definition's root, C(*) and C(?) never crossing a C(/) and C(**) spanning any number of directories. Files
+        deleted before that point in time are not matched.
+      - A selection that matches nothing fails, and so does one that matches more than 20000 paths (restore their
+        directory with O(paths) instead). The number matched is returned as RV(selected).
+    type: list
+    elements: str
+    default: []
   when:
     description:
       - ISO 8601 time (V(2026-03-03T12:00), V(2026-03-03T12:00+01:00), V(2026-03-03)); the state of the newest
@@ -122,6 +134,15 @@ EXAMPLES = r"""
     when: "2026-03-03T12:00"
     dest: /tmp/restore
 
+- name: Restore every raw photo as it was at the start of March
+  dar.backup.dar_restore:
+    name: photos
+    backup_dir: /srv/backup
+    selection:
+      - "*.NEF"
+    when: "2026-03-01"
+    dest: /srv/restore/raw
+
 - name: Restore a whole directory from a named archive, replacing what differs
   dar.backup.dar_restore:
     name: docs
@@ -165,6 +186,11 @@ restored:
   type: list
   elements: dict
   sample: [{path: Documents/tax/2025.pdf, status: found, kind: file, source: docs_DIFF_2026-03-01_190301}]
+selected:
+  description: With O(selection), how many paths of the state it matched (each is in RV(restored)).
+  returned: when O(selection) is given
+  type: int
+  sample: 12
 written:
   description: How many files, directories and links were (or in check mode would be) written; null in check mode when O(dest) does not exist yet.
   returned: success
@@ -210,6 +236,7 @@ def main():
             backup_dir=dict(type="path", required=True),
             dest=dict(type="path", required=True),
             paths=dict(type="list", elements="str", default=[]),
+            selection=dict(type="list", elements="str", default=[]),
             when=dict(type="str"),
             archive=dict(type="str"),
             overwrite=dict(type="bool", default=False),
@@ -225,7 +252,8 @@ def main():
     try:
         request = RestoreRequest(params["name"], params["backup_dir"], params["dest"], paths=params["paths"],
                                  when=params["when"], archive=params["archive"], overwrite=params["overwrite"],
-                                 owner=params["owner"], catalog_dir=params["catalog_dir"])
+                                 owner=params["owner"], catalog_dir=params["catalog_dir"],
+                                 selection=params["selection"])
         result = run_restore(request, Dar(timeout=params["timeout"]), check_mode=module.check_mode)
     except DarBackupError as exc:
         module.fail_json(**exc.fail_json_args())

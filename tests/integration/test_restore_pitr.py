@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import stat
+import time
 
 import pytest
 
@@ -637,3 +638,42 @@ def test_restore_on_a_second_machine(history, tmp_path):
                 os.unlink(str(elsewhere / ("%s.db" % NAME)))
     finally:
         os.rename(str(hidden), str(history.backups))
+
+
+def test_selection_globs_restore_the_matching_state(workdir):
+    """dar-backup's --selection: patterns over the state at `when`, '*' never crossing '/', '**' spanning dirs."""
+    root, backup_dir = workdir / "src", workdir / "backups"
+    files = {"Photos/a.NEF": b"raw a", "Photos/2025/b.NEF": b"raw b", "Photos/c.jpg": b"jpeg",
+             "Documents/tax/2025.pdf": b"pdf", "Documents/top.pdf": b"top", "Documents/x.txt": b"text",
+             "odd/*?[x].NEF": b"odd"}
+    for rel, data in files.items():
+        write_file(str(root / rel), data)
+    args = {"name": "docs", "root": str(root), "backup_dir": str(backup_dir), "restore_test": {"files": 1}}
+    full = run_module("dar_backup", dict(args, level="full"))
+    os.unlink(str(root / "Photos" / "a.NEF"))
+    time.sleep(1.1)
+    diff = run_module("dar_backup", dict(args, level="diff"))
+    assert not full.failed and not diff.failed, diff
+
+    def restore(dest, selection, **extra):
+        run = run_module("dar_restore", dict({"name": "docs", "backup_dir": str(backup_dir), "dest": str(dest),
+                                              "selection": selection}, **extra))
+        got = sorted(os.path.relpath(os.path.join(d, f), str(dest)) for d, _dirs, names in os.walk(str(dest))
+                     for f in names)
+        return run, got
+
+    run, got = restore(workdir / "raw", ["*.NEF"])
+    assert not run.failed and run.result["selected"] == 2, run
+    assert got == ["Photos/2025/b.NEF", "odd/*?[x].NEF"]  # a.NEF was deleted before the DIFF
+    run, got = restore(workdir / "raw-then", ["*.NEF"], archive=full.result["archive"])
+    assert got == ["Photos/2025/b.NEF", "Photos/a.NEF", "odd/*?[x].NEF"], run
+    run, got = restore(workdir / "pdf", ["Documents/**/*.pdf"])
+    assert got == ["Documents/tax/2025.pdf", "Documents/top.pdf"], run
+    run, got = restore(workdir / "one-level", ["Documents/*.pdf"])
+    assert got == ["Documents/top.pdf"], run
+    with open(str(workdir / "pdf" / "Documents" / "tax" / "2025.pdf"), "rb") as handle:
+        assert handle.read() == b"pdf"
+    nothing, got = restore(workdir / "none", ["*.mp4"])
+    assert nothing.failed and "matches nothing" in nothing.result["msg"] and got == [], nothing
+    bad, _got = restore(workdir / "bad", ["../etc/*"])
+    assert bad.failed and "without '..'" in bad.result["msg"], bad

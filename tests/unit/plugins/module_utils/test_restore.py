@@ -162,3 +162,27 @@ def test_plan_that_writes_into_backup_dir_below_dest_is_refused(tmp_path):
     assert "'backups/x.1.dar', which is in backup_dir" in str(caught.value)
     with pytest.raises(DarBackupError):  # replacing the directory itself would remove the archives
         restore.check_plan_outside([("backups", None, "replace")], dest, places)
+
+
+@pytest.mark.parametrize("pattern, path, matches", [
+    ("*.NEF", "a.NEF", True),
+    ("*.NEF", "Photos/2025/a.NEF", True),
+    ("*.NEF", "Photos/a.nef", False),
+    ("Documents/*.pdf", "Documents/a.pdf", True),
+    ("Documents/*.pdf", "Documents/tax/a.pdf", False),
+    ("Documents/**/*.pdf", "Documents/a.pdf", True),
+    ("Documents/**/*.pdf", "Documents/tax/2025/a.pdf", True),
+    ("Documents/**", "Documents/tax/a.pdf", True),
+    ("Doc?ments/[abc].txt", "Documents/b.txt", True),
+    ("Doc?ments/[abc].txt", "Documents/d.txt", False),
+    ("sub dir/*", "sub dir/with space", True),
+])
+def test_selection_globs(pattern, path, matches):
+    (parts,) = restore.check_selection([pattern])
+    assert restore.glob_matches(parts, path.split("/")) is matches
+
+
+@pytest.mark.parametrize("pattern", ["", "/", "/etc/*", "../x", "a/../../b"])
+def test_selection_must_stay_inside_the_root(pattern):
+    with pytest.raises(DarBackupError):
+        restore.check_selection([pattern])
