@@ -1,9 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: dar.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Tell someone how a run went: a Discord webhook and a generic JSON webhook.
+"""Tell someone how a run went: a Discord webhook, a generic JSON webhook, and healthchecks-style pings.
 
-The webhook URLs are secrets (a Discord webhook URL is all it takes to post in the channel), so they
+A healthchecks URL (healthchecks.io, or any server that speaks its ping API, as borgmatic uses it) is
+pinged at ``<url>/start`` when a run begins, at ``<url>`` when it succeeds and at ``<url>/fail`` when
+it fails, so a check that stops hearing from a host raises the alarm itself.
+
+The URLs are secrets (a Discord webhook URL is all it takes to post in the channel), so they
 are read only from a secrets file that only its owner can read, never from the command line or the
 main config, and they never appear in any message: errors name the channel ("discord notification
 failed: ...") and have the URL scrubbed from whatever the HTTP library said.
@@ -22,8 +26,15 @@ import urllib.request
 TIMEOUT = 10
 USER_AGENT = "dar.backup"
 DISCORD_LIMIT = 2000
+# The channels that receive a message about a run (the fleet report posts to the same ones).
 CHANNELS = (("discord", "discord_url"), ("webhook", "webhook_url"))
+HEALTHCHECKS_KEY = "healthchecks_url"
+SECRET_KEYS = tuple(key for _channel, key in CHANNELS) + (HEALTHCHECKS_KEY,)
 NOTIFY_ON = ("failure", "always", "never")
+# Ping suffixes of the healthchecks API; "log" records an event without changing the check's state.
+PING_EVENTS = {"start": "/start", "success": "", "fail": "/fail", "log": "/log"}
+# Healthchecks keeps at most 100 kB of a ping body; a summary is all it needs.
+PING_BODY_LIMIT = 10000
 
 
 class NotifyError(Exception):
@@ -48,7 +59,8 @@ def _check_url(key, value, path):
 
 
 def load_secrets(path):
-    """{"discord_url": ..., "webhook_url": ...} (either may be missing) from a file only its owner can read.
+    """{"discord_url": ..., "webhook_url": ..., "healthchecks_url": ...} (any may be missing) from a file only its
+    owner can read. A key whose value is null or "" is not set (a channel left empty is off, not an error).
 
     Refused unless the file is a regular file (not a symlink), of mode 0600 or stricter, owned by the
     running user or root.
@@ -87,11 +99,10 @@ def load_secrets(path):
         raise NotifyError("secrets file %s is not valid JSON: %s" % (path, getattr(exc, "msg", "not UTF-8")))
     if not isinstance(data, dict):
         raise NotifyError("secrets file %s must hold a JSON object" % path)
-    known = [key for _channel, key in CHANNELS]
-    unknown = sorted(str(k) for k in data if k not in known)
+    unknown = sorted(str(k) for k in data if k not in SECRET_KEYS)
     if unknown:
-        raise NotifyError("secrets file %s: unknown key %s (known: %s)" % (path, unknown[0], ", ".join(known)))
-    return dict((key, _check_url(key, value, path)) for key, value in data.items() if value is not None)
+        raise NotifyError("secrets file %s: unknown key %s (known: %s)" % (path, unknown[0], ", ".join(SECRET_KEYS)))
+    return dict((key, _check_url(key, value, path)) for key, value in data.items() if value not in (None, ""))
 
 
 def scrub(text, url):
@@ -119,8 +130,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def post_json(url, payload, timeout=TIMEOUT):
     """POST ``payload`` as JSON; raises NotifyError (URL-free) unless the answer is 2xx."""
     body = json.dumps(payload, sort_keys=True).encode("utf-8")
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": USER_AGENT})
+    return _request(url, body, "application/json", timeout)
+
+
+def _request(url, body, content_type, timeout):
+    """GET (``body`` None) or POST ``body``; the answer code, or NotifyError (URL-free) unless it is 2xx."""
+    headers = {"User-Agent": USER_AGENT}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    request = urllib.request.Request(url, data=body, method="GET" if body is None else "POST", headers=headers)
     opener = urllib.request.build_opener(_NoRedirect())
     try:
         response = opener.open(request, timeout=timeout)
@@ -158,6 +176,8 @@ def discord_text(record):
     if record.get("archive"):
         level = " (%s)" % record["level"] if record.get("level") else ""
         lines.append("archive: %s%s" % (record["archive"], level))
+    elif record.get("level"):
+        lines.append("level: %s" % record["level"])
     if record.get("failed_phase"):
         lines.append("failed phase: %s" % record["failed_phase"])
     if record.get("error"):
@@ -190,6 +210,61 @@ def send(record, secrets, post=None):
         except Exception as exc:  # pylint: disable=broad-except
             errors.append("%s notification failed: %s" % (channel, scrub("%s: %s" % (type(exc).__name__, exc), url)))
     return errors
+
+
+def healthchecks_event(status):
+    """The ping that ends a run: success (warnings included), fail, or log for a run that found its
+    definition locked by another run (that run pings the outcome; a success here would hide its failure)."""
+    if status == "FAILURE":
+        return "fail"
+    if status == "SKIPPED":
+        return "log"
+    return "success"
+
+
+def ping_url(url, event, run_id=None):
+    """``url`` with the event's suffix on its path and ``rid=<run_id>`` in its query, which pairs a start
+    with its end even when two runs overlap; a query already in the URL (e.g. ``?create=1``) is kept."""
+    parts = urllib.parse.urlsplit(url)
+    query = parts.query
+    if run_id:
+        query = (query + "&" if query else "") + urllib.parse.urlencode({"rid": run_id})
+    path = (parts.path.rstrip("/") + PING_EVENTS[event]) if PING_EVENTS[event] else parts.path
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
+
+
+def ping(url, event, body=None, run_id=None, timeout=TIMEOUT):
+    """One healthchecks ping: GET without a body, else POST of ``body`` as text; NotifyError is URL-free."""
+    data = None if body is None else body[:PING_BODY_LIMIT].encode("utf-8", "replace")
+    try:
+        return _request(ping_url(url, event, run_id), data, "text/plain; charset=utf-8", timeout)
+    except NotifyError as exc:
+        raise NotifyError(scrub(exc, url))
+
+
+def healthchecks(record, settings, event, ping_func=None):
+    """Ping the healthchecks URL, if the secrets file has one, for ``event`` (start, success, fail, log) of
+    ``record``; returns None or one URL-free error line, never raises.
+
+    Pings go out whatever ``on`` says except ``never``: a dead man's switch needs the successes too.
+    """
+    try:
+        if settings.get("on", "failure") == "never":
+            return None
+        url = load_secrets(settings["secrets_file"]).get(HEALTHCHECKS_KEY)
+        if not url:
+            return None
+        body = None if event == "start" else discord_text(record)
+        try:
+            (ping_func or ping)(url, event, body=body, run_id=record.get("run_id"))
+        except Exception as exc:  # pylint: disable=broad-except
+            detail = str(exc) if isinstance(exc, NotifyError) else "%s: %s" % (type(exc).__name__, exc)
+            return "healthchecks %s ping failed: %s" % (event, scrub(detail, url))
+    except NotifyError as exc:
+        return "notification failed: %s" % exc
+    except Exception as exc:  # pylint: disable=broad-except
+        return "notification failed: %s" % type(exc).__name__
+    return None
 
 
 def notify(record, settings, post=None):

@@ -54,6 +54,9 @@ RECORD_SCHEMA = 1
 RECORDS_MAX_BYTES = 8 * 1024 * 1024
 RECORD_LOCK_WAIT = 10.0
 ERROR_LIMIT = 2000
+# The commands whose runs ping the healthchecks URL. Only backups: the check says "backups arrive", and
+# a daily cleanup or verify that succeeds must not turn it green again after a failed backup.
+PING_COMMANDS = ("backup",)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -317,12 +320,18 @@ class Job(object):
         self.record = new_record(command, definition)
         self.message = ""
         self.interrupted = None
+        self.notify_errors = []
+
+    def _ping(self, event):
+        if self.record["command"] in PING_COMMANDS:
+            self.notify_errors.append(notify_mod.healthchecks(self.record, self.ctx["config"]["notify"], event))
 
     def run(self, func):
         record = self.record
         started = utc_now()
         clock = time.monotonic()
         record["started"] = iso(started)
+        self._ping("start")
         try:
             self.message = func(record) or ""
             record["status"] = WARNING if record["warnings"] else SUCCESS
@@ -351,7 +360,13 @@ class Job(object):
     def _finish(self):
         record = self.record
         name = record["definition"]
-        record["notify_error"] = notify_mod.notify(record, self.ctx["config"]["notify"])
+        self.notify_errors.append(notify_mod.notify(record, self.ctx["config"]["notify"]))
+        self._ping(notify_mod.healthchecks_event(record["status"]))
+        errors = []
+        for error in self.notify_errors:
+            if error and error not in errors:
+                errors.append(error)
+        record["notify_error"] = "; ".join(errors) or None
         try:
             append_record(self.ctx["config"]["state_dir"], record)
         except Exception as exc:  # pylint: disable=broad-except
@@ -377,6 +392,9 @@ def _backup(ctx, name, level):
         options["level"] = level
 
     def work(record):
+        if options.get("level") not in (None, "auto"):
+            # Known before anything can fail: an alert about a run that never started still names its level.
+            record["level"] = options["level"].upper()
         request = settings_mod.request_from_options(options)
         try:
             plan = backup_mod.make_plan(request, datetime.datetime.now().replace(microsecond=0))
