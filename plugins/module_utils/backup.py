@@ -51,8 +51,9 @@ def raise_on_sigterm():
 
 class Par2Settings(object):
     def __init__(self, enabled=True, redundancy=5, redundancy_full=None, redundancy_diff=None,
-                 redundancy_incr=None, directory=None, block_count=None):
+                 redundancy_incr=None, directory=None, block_count=None, binary=None):
         self.enabled = bool(enabled)
+        self.binary = binary  # a par2cmdline-compatible program, by name or path; par2 from PATH when None
         self.redundancy = check_redundancy(redundancy)
         self.per_level = {}
         for level, value in (("FULL", redundancy_full), ("DIFF", redundancy_diff), ("INCR", redundancy_incr)):
@@ -538,7 +539,7 @@ def _tools(request):
     """Find every program before anything is written, so a missing one changes nothing."""
     tools = {"dar": Dar(timeout=request.timeout)}
     if request.par2.enabled:
-        tools["par2"] = Par2(timeout=request.timeout)
+        tools["par2"] = Par2(binary=request.par2.binary, timeout=request.timeout)
     if request.catalog:
         tools["catalog"] = catalog_mod.Catalog(request.db_path, timeout=request.timeout, mode=request.file_mode)
     return tools

@@ -430,7 +430,8 @@ def _verify(ctx, name, repair, create_missing):
         request = scrub_mod.ScrubRequest(options["backup_dir"], names=[name], par2_dir=options["par2"]["dir"],
                                          repair=repair, create_missing=create_missing,
                                          par2=settings_mod.par2_settings(options))
-        tools = {"par2": Par2(timeout=options["timeout"]), "dar": Dar(timeout=options["timeout"])}
+        tools = {"par2": Par2(binary=options["par2"]["binary"], timeout=options["timeout"]),
+                 "dar": Dar(timeout=options["timeout"])}
         if repair or create_missing:
             # Repair and protection write beside the archives: not while a backup or cleanup of them runs.
             with lock_mod.definition_lock(options["backup_dir"], name):

