@@ -46,6 +46,8 @@ export PATH := $(VENV)/bin:$(PATH)
 
 # $(call step,message[,label]): announce a step; the label defaults to the target.
 step = @printf '\n==> [%s] %s\n' "$(or $(2),$@)" "$(1)"
+# $(call timed,command): run a stage's command and print how long it took (CI reads these lines).
+timed = start=$$(date +%s); $(1); echo "==> [$@] took $$(( $$(date +%s) - start )) s"
 
 .PHONY: setup system-packages collection test unit integration molecule lint sanity demo bench clean
 
@@ -104,11 +106,11 @@ test: setup unit integration molecule lint sanity
 
 unit: setup
 	$(call step,unit tests)
-	"$(VPY)" -m pytest tests/unit -q
+	@$(call timed,"$(VPY)" -m pytest tests/unit -q)
 
 integration: setup
 	$(call step,integration tests)
-	"$(VPY)" -m pytest tests/integration -q
+	@$(call timed,"$(VPY)" -m pytest tests/integration -q --durations=10)
 
 # Role tests in systemd containers with rootful podman: the base image is
 # built once with debootstrap (tests/molecule/build-image.sh, which also
@@ -137,13 +139,13 @@ lint: setup
 	@# Without ANSIBLE_COLLECTIONS_PATH ansible-lint links this checkout into
 	@# ./.ansible/collections; with it, it would install a copy into
 	@# ~/.ansible/collections, which then shadows .collections for other tools.
-	env -u ANSIBLE_COLLECTIONS_PATH "$(VENV)/bin/ansible-lint"
+	@$(call timed,env -u ANSIBLE_COLLECTIONS_PATH "$(VENV)/bin/ansible-lint")
 	$(call step,antsibull-changelog lint)
 	"$(VENV)/bin/antsibull-changelog" lint
 
 sanity: setup
 	$(call step,ansible-test sanity)
-	tests/sanity/run-sanity.sh
+	@$(call timed,tests/sanity/run-sanity.sh)
 
 ## demo: run playbooks/demo.yml on this machine
 demo: setup
