@@ -254,10 +254,10 @@ def small_tmpfs(path, size):
         subprocess.run(["umount", str(path)], check=True)
 
 
-_LYING_DAR = r'''#!/usr/bin/python3
+_MISBEHAVING_DAR = r'''#!/usr/bin/python3
 import os, subprocess, sys
 
-REAL, ONLY_UNDER = %r, %r
+REAL, ONLY_UNDER, HOW = %r, %r, %r
 
 
 def regular_files(top):
@@ -271,6 +271,20 @@ def regular_files(top):
     return found
 
 
+def flip(path, stamp):
+    st = os.lstat(path)
+    with open(path, "r+b") as handle:
+        first = handle.read(1)
+        handle.seek(0)
+        handle.write(bytes([first[0] ^ 0xFF]) if first else b"A")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def cut(path, stamp):
+    if stamp[2] > 0:
+        os.truncate(path, stamp[2] // 2)
+
+
 extracting = "-x" in sys.argv and "-R" in sys.argv
 dest = sys.argv[sys.argv.index("-R") + 1] if extracting else ""
 lying = extracting and (ONLY_UNDER is None or ONLY_UNDER in dest)
@@ -278,69 +292,31 @@ before = regular_files(dest) if lying else {}
 rc = subprocess.call([REAL] + sys.argv[1:])
 if lying:
     for path, stamp in regular_files(dest).items():
-        if before.get(path) == stamp:
-            continue
-        st = os.lstat(path)
-        with open(path, "r+b") as handle:
-            first = handle.read(1)
-            handle.seek(0)
-            handle.write(bytes([first[0] ^ 0xFF]) if first else b"A")
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if before.get(path) != stamp:
+            {"flip": flip, "cut": cut}[HOW](path, stamp)
 sys.exit(rc)
 '''
+
+
+def _misbehaving_dar_env(bindir, only_under, how):
+    bindir = str(bindir)
+    os.makedirs(bindir)
+    wrapper = os.path.join(bindir, "dar")
+    with open(wrapper, "w") as handle:
+        handle.write(_MISBEHAVING_DAR % (shutil.which("dar"), only_under, how))
+    os.chmod(wrapper, 0o755)
+    return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}
 
 
 def lying_dar_env(bindir, only_under=None):
     """Environment whose PATH finds a dar that lies on extraction: it flips the first byte of every regular
     file an extraction (``-x``) wrote, once, and keeps its times, so that only comparing contents can notice.
     With ``only_under`` it lies only when the extraction's ``-R`` directory contains that string."""
-    bindir = str(bindir)
-    os.makedirs(bindir)
-    wrapper = os.path.join(bindir, "dar")
-    with open(wrapper, "w") as handle:
-        handle.write(_LYING_DAR % (shutil.which("dar"), only_under))
-    os.chmod(wrapper, 0o755)
-    return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}
-
-
-_SHORT_DAR = r'''#!/usr/bin/python3
-import os, subprocess, sys
-
-REAL, ONLY_UNDER = %r, %r
-
-
-def regular_files(top):
-    found = {}
-    for parent, _dirs, files in os.walk(top):
-        for name in files:
-            path = os.path.join(parent, name)
-            st = os.lstat(path)
-            if not os.path.islink(path):
-                found[path] = (st.st_ino, st.st_ctime_ns, st.st_size)
-    return found
-
-
-extracting = "-x" in sys.argv and "-R" in sys.argv
-dest = sys.argv[sys.argv.index("-R") + 1] if extracting else ""
-lying = extracting and (ONLY_UNDER is None or ONLY_UNDER in dest)
-before = regular_files(dest) if lying else {}
-rc = subprocess.call([REAL] + sys.argv[1:])
-if lying:
-    for path, stamp in regular_files(dest).items():
-        if before.get(path) != stamp and stamp[2] > 0:
-            os.truncate(path, stamp[2] // 2)
-sys.exit(rc)
-'''
+    return _misbehaving_dar_env(bindir, only_under, "flip")
 
 
 def short_dar_env(bindir, only_under=None):
     """Environment whose PATH finds a dar that writes short files, as when the disk fills: every non-empty regular
     file an extraction (``-x``) wrote is cut to half its size, with a fresh mtime, and dar's exit code is kept.
     With ``only_under`` it does so only when the extraction's ``-R`` directory contains that string."""
-    bindir = str(bindir)
-    os.makedirs(bindir)
-    wrapper = os.path.join(bindir, "dar")
-    with open(wrapper, "w") as handle:
-        handle.write(_SHORT_DAR % (shutil.which("dar"), only_under))
-    os.chmod(wrapper, 0o755)
-    return {"PATH": "%s:%s" % (bindir, os.environ["PATH"])}
+    return _misbehaving_dar_env(bindir, only_under, "cut")
