@@ -69,9 +69,9 @@ def check_dest_outside(real_dest, places):
     """Refuse a dest at or below the archives: an overwrite there would replace slices or the catalog."""
     for what, real in places:
         if _inside(real_dest, real):
+            inside = "" if real_dest == real else "inside "
             raise DarBackupError("dest %s is %s%s %s: a restore there could overwrite archives; restore into a "
-                                 "directory outside it" % (real_dest, "" if real_dest == real else "inside ",
-                                                            what, real), phase="validate")
+                                 "directory outside it" % (real_dest, inside, what, real), phase="validate")
 
 
 def check_paths(paths):
@@ -142,8 +142,8 @@ def glob_matches(parts, path_parts):
         return not path_parts
     if parts[0] == "**":
         return any(glob_matches(parts[1:], path_parts[index:]) for index in range(len(path_parts) + 1))
-    return bool(path_parts) and fnmatch.fnmatchcase(path_parts[0], parts[0]) and glob_matches(parts[1:],
-                                                                                             path_parts[1:])
+    return bool(path_parts) and fnmatch.fnmatchcase(path_parts[0], parts[0]) \
+        and glob_matches(parts[1:], path_parts[1:])
 
 
 def select_paths(entries, selection):

@@ -181,6 +181,16 @@ def source(workdir):
 
 
 @pytest.fixture
+def photos(workdir):
+    """2 MiB of incompressible data and a note: one slice for the PAR2 tests."""
+    root = workdir / "photos"
+    write_file(str(root / "a.raw"), os.urandom(1536 * 1024))
+    write_file(str(root / "b.raw"), os.urandom(512 * 1024))
+    write_file(str(root / "notes.txt"), "holiday\n" * 100)
+    return root
+
+
+@pytest.fixture
 def backup_dir(workdir):
     return workdir / "backups"
 

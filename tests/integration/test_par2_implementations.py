@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import dar_test, run_module
-from test_par2_verify import block_size_of, checksums, damage, make_backup, photos  # noqa: F401 (a fixture)
+from test_par2_verify import block_size_of, checksums, damage, make_backup
 
 TURBO = os.environ.get("DAR_BACKUP_TEST_PAR2_TURBO") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".cache", "par2-turbo", "par2",
@@ -36,7 +36,7 @@ def verify(backup_dir, binary, **extra):
 
 @pytest.mark.parametrize("maker, checker", [("par2cmdline", "par2cmdline"), ("turbo", "turbo"),
                                             ("turbo", "par2cmdline"), ("par2cmdline", "turbo")])
-def test_create_verify_repair_unrepairable(photos, workdir, implementations, maker, checker):  # noqa: F811
+def test_create_verify_repair_unrepairable(photos, workdir, implementations, maker, checker):
     backup_dir = workdir / "backups"
     made = make_backup(photos, backup_dir, 5, binary=implementations[maker])
     slice_1 = made.result["slices"][0]
@@ -57,7 +57,7 @@ def test_create_verify_repair_unrepairable(photos, workdir, implementations, mak
     assert beyond.failed and beyond.result["archives"][0]["status"] == "unrepairable", beyond
 
 
-def test_a_missing_binary_is_a_one_line_error(photos, workdir):  # noqa: F811
+def test_a_missing_binary_is_a_one_line_error(photos, workdir):
     run = run_module("dar_backup", {"name": "docs", "root": str(photos), "backup_dir": str(workdir / "b"),
                                     "par2": {"binary": "/nonexistent/par2-fast"}})
     assert run.failed and "/nonexistent/par2-fast was not found" in run.result["msg"], run

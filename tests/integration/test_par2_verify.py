@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, dar_test, run_module, write_file
+from conftest import REPO, dar_test, run_module
 
 BLOCKS = 1000  # par2 blocks per slice: redundancy r% gives r*10 recovery blocks
 
@@ -38,15 +38,6 @@ def make_backup(source, backup_dir, redundancy, name="docs", slice_size=None, **
     run = run_module("dar_backup", args)
     assert not run.failed, run
     return run
-
-
-@pytest.fixture
-def photos(workdir):
-    root = workdir / "photos"
-    write_file(str(root / "a.raw"), os.urandom(1536 * 1024))
-    write_file(str(root / "b.raw"), os.urandom(512 * 1024))
-    write_file(str(root / "notes.txt"), "holiday\n" * 100)
-    return root
 
 
 def damage(path, blocks, contiguous, block_size, seed=7):

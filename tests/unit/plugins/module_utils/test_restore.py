@@ -44,12 +44,12 @@ XML = """<?xml version="1.0" ?>
 </File>
 <Directory name="d">
 <Attributes data="referenced" permissions=" drwxr-xr-x" mtime="100" />
-	<File name="a" size="8" stored="8" crc="040d0564" dirty="yes" sparse="no">
-	<Attributes data="saved" permissions=" -rw-r--r--" mtime="90" />
-	</File>
-	<File name="plain" size="1000" stored="1000" crc="" dirty="no" sparse="no">
-	<Attributes data="saved" permissions=" -rw-r--r--" mtime="90" />
-	</File>
+    <File name="a" size="8" stored="8" crc="040d0564" dirty="yes" sparse="no">
+    <Attributes data="saved" permissions=" -rw-r--r--" mtime="90" />
+    </File>
+    <File name="plain" size="1000" stored="1000" crc="" dirty="no" sparse="no">
+    <Attributes data="saved" permissions=" -rw-r--r--" mtime="90" />
+    </File>
 </Directory>
 <File name="g">
 <Attributes data="deleted" mtime="100" />
