@@ -13,6 +13,7 @@ import stat
 
 from . import catalog as catalog_mod
 from . import command
+from . import inventory
 from . import naming
 from .dar import Dar
 from .errors import DarBackupError
@@ -306,6 +307,8 @@ def _run(request, dar, catalog, now, check_mode):
         result["kept"] = len(remaining)
     else:
         remaining = selection.kept
+    # A look-alike dar cannot read is no archive to list: dar_manager would refuse it, and the whole sync with it.
+    remaining, _unreadable = inventory.catalogable(remaining, dar)
     catalog_failure = None
     if catalog is not None and catalog.exists():
         try:

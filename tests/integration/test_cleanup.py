@@ -430,3 +430,17 @@ def test_catalog_delete_failure_after_removal_is_mended_by_a_rebuild(source, bac
     assert run.result["catalog"]["action"] == "rebuild" and "injected by the test" in run.result["catalog"]["error"]
     assert warned(run, "rebuilt from the archives on disk"), run
     assert catalog_basenames(str(backup_dir / "docs.db")) == [full, young]
+
+
+def test_a_look_alike_archive_does_not_break_the_catalog_step(source, backup_dir):
+    """A garbage file named like a FULL is kept (it is not ours to judge), but never registered in the catalog."""
+    full = make_archive(backup_dir, "docs", "FULL", ago(300), source)
+    diff = make_archive(backup_dir, "docs", "DIFF", ago(200), source, reference=full)
+    made = run_module("dar_catalog", {"name": "docs", "backup_dir": str(backup_dir)})
+    assert not made.failed, made
+    garbage = "docs_FULL_%s" % ago(1).strftime("%Y-%m-%d_%H%M%S")
+    write_file(str(backup_dir / (garbage + ".1.dar")), os.urandom(2048))
+    run = run_module("dar_cleanup", args(backup_dir, diff_age=100))
+    assert not run.failed and run.result["removed"] == [diff], run
+    assert catalog_basenames(str(backup_dir / "docs.db")) == [full]
+    assert (backup_dir / (garbage + ".1.dar")).exists()
