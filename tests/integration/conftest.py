@@ -153,6 +153,28 @@ AWKWARD_NAMES = [
 ]
 
 
+RUNNER_ENTRY = ("import sys; sys.path.insert(0, sys.argv.pop(1)); from dar_backup_engine.runner import main; "
+                "sys.exit(main())")
+
+
+def install_engine(top):
+    """plugins/module_utils/*.py as the package dar_backup_engine in ``top``, as the configure role installs it
+    for dar-backup-run; returns ``top``, which the runner's entry script (RUNNER_ENTRY) puts on sys.path."""
+    package = os.path.join(str(top), "dar_backup_engine")
+    os.makedirs(package, exist_ok=True)
+    for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
+        shutil.copy(path, package)
+    with open(os.path.join(package, "__init__.py"), "w"):
+        pass
+    return str(top)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    """The engine installed as the runner imports it, once per test file."""
+    return install_engine(tmp_path_factory.mktemp("lib"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tools_present():
     for tool in ("dar", "dar_manager", "par2", TARGET_PYTHON):

@@ -17,9 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, REPO, TARGET_PYTHON, ansible_env, make_archive, run_module, write_file
-
-ENTRY = "import sys; sys.path.insert(0, sys.argv.pop(1)); from dar_backup_engine.runner import main; sys.exit(main())"
+from conftest import BIN, REPO, RUNNER_ENTRY, TARGET_PYTHON, ansible_env, make_archive, run_module, write_file
 
 
 def warnings_of(run):
@@ -116,24 +114,13 @@ def test_planted_archive_is_ignored_by_every_module_unless_named(shared, workdir
     assert not glob.glob(os.path.join(backup_dir, planted + ".*"))
 
 
-@pytest.fixture
-def engine(tmp_path):
-    """plugins/module_utils/*.py as the package the configure role installs."""
-    package = tmp_path / "lib" / "dar_backup_engine"
-    package.mkdir(parents=True)
-    for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
-        shutil.copy(path, str(package))
-    (package / "__init__.py").write_text("")
-    return str(package.parent)
-
-
 def run_runner(engine, workdir, backup_dir, root, *args):
     config = workdir / "config.json"
     config.write_text(json.dumps({
         "backup_dir": str(backup_dir), "catalog_dir": None, "state_dir": str(workdir / "state"), "timeout": 600,
         "cleanup": {"diff_age": 100, "incr_age": 40}, "notify": {"on": "never", "secrets_file": None},
         "definitions": {"docs": {"root": str(root), "restore_test": {"enabled": False}}}}))
-    proc = subprocess.run([TARGET_PYTHON, "-c", ENTRY, engine, "--config", str(config)] + list(args),
+    proc = subprocess.run([TARGET_PYTHON, "-c", RUNNER_ENTRY, engine, "--config", str(config)] + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600,
                           check=False)
     assert "Traceback" not in proc.stderr, proc.stderr

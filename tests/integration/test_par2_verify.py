@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -13,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, dar_test, run_module
+from conftest import RUNNER_ENTRY, dar_test, install_engine, run_module
 
 BLOCKS = 1000  # par2 blocks per slice: redundancy r% gives r*10 recovery blocks
 
@@ -234,19 +233,10 @@ def test_dar_test_of_every_archive(photos, backup_dir):
     assert dar_test(good.result["archive_path"]) == 0
 
 
-RUNNER_ENTRY = ("import sys; sys.path.insert(0, sys.argv.pop(1)); from dar_backup_engine.runner import main; "
-                "sys.exit(main())")
-
-
 def dar_backup_run(workdir, config, *argv):
     """dar-backup-run as a host runs it (see test_runner.py): the engine files as the package
     dar_backup_engine, imported by the host's /usr/bin/python3."""
-    package = workdir / "lib" / "dar_backup_engine"
-    if not package.exists():
-        package.mkdir(parents=True)
-        for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
-            shutil.copy(path, str(package))
-        (package / "__init__.py").write_text("")
+    install_engine(workdir / "lib")
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(config))
     proc = subprocess.run(["/usr/bin/python3", "-c", RUNNER_ENTRY, str(workdir / "lib"), "--config",

@@ -10,7 +10,6 @@ gone  unreachable (ssh to 127.0.0.1 port 1: connection refused at once)
 from __future__ import annotations
 
 import datetime
-import glob
 import http.server
 import json
 import os
@@ -21,22 +20,12 @@ import threading
 
 import pytest
 
-from conftest import BIN, REPO, TARGET_PYTHON, ansible_env, faketime_env, lying_dar_env, run_module, write_file
+from conftest import (BIN, REPO, RUNNER_ENTRY, TARGET_PYTHON, ansible_env, faketime_env, install_engine, lying_dar_env,
+                      run_module, write_file)
 
-ENTRY = "import sys; sys.path.insert(0, sys.argv.pop(1)); from dar_backup_engine.runner import main; sys.exit(main())"
 SCHEDULE = {"full": "*-01-01 00:00:00", "diff": "*-*-01 00:00:00", "incr": "*-*-* 03:00:00"}
 TOKEN = "Rep0rtT0kenOfTheDiscordHook"
 PLAYBOOK = os.path.join(REPO, "playbooks", "report.yml")
-
-
-def engine_package(top):
-    package = os.path.join(top, "dar_backup_engine")
-    os.makedirs(package)
-    for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
-        shutil.copy(path, package)
-    with open(os.path.join(package, "__init__.py"), "w"):
-        pass
-    return top
 
 
 def runner(engine, base, source, *args, **kwargs):
@@ -47,7 +36,7 @@ def runner(engine, base, source, *args, **kwargs):
                    "definitions": {"docs": {"root": source, "restore_test": {"files": 3}}}}, handle)
     env = dict((k, v) for k, v in os.environ.items() if "proxy" not in k.lower())
     env.update(kwargs.get("env") or {})
-    proc = subprocess.run([TARGET_PYTHON, "-c", ENTRY, engine, "--config", config] + list(args),
+    proc = subprocess.run([TARGET_PYTHON, "-c", RUNNER_ENTRY, engine, "--config", config] + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
                           timeout=600, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -61,7 +50,7 @@ class Fleet(object):
         for index in range(12):
             write_file(os.path.join(self.source, "docs", "note-%02d.txt" % index), ("note %d\n" % index) * 300)
         write_file(os.path.join(self.source, "odd <name> & more.txt"), "awkward\n")
-        self.engine = engine_package(os.path.join(base, "lib"))
+        self.engine = install_engine(os.path.join(base, "lib"))
         self.dirs = dict((h, os.path.join(base, h)) for h in ("web1", "db1", "old"))
         for path in self.dirs.values():
             os.makedirs(path)
@@ -288,7 +277,7 @@ def test_oncalendar_agrees_with_systemd_analyze(tmp_path):
                "from dar_backup_engine import oncalendar\n"
                "base = datetime.datetime(2026, 11, 22, 2, 30, 0)\n"
                "print(json.dumps([str(t) for t in oncalendar.parse(sys.argv[2]).firings(base, 25)]))\n")
-    engine = engine_package(str(tmp_path / "lib"))
+    engine = install_engine(str(tmp_path / "lib"))
     for expr in ("*-12-30 10:03:00", "*-*-01 19:03:00", "*-*-04/3 19:03:00", "*-*-* 21:07:00", "Mon..Fri 08:00",
                  "Sat,Sun 12:30", "*-*-1,15 02:00", "*-*-1..5/2 03:00:30", "quarterly", "semiannually", "weekly",
                  "*:0/20", "*-*-31", "Wed *-*-1..7 04:00", "*-02-29 06:00"):

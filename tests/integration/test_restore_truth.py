@@ -10,17 +10,15 @@ wrapper (conftest.short_dar_env) writes short files while exiting as dar did.
 from __future__ import annotations
 
 import datetime
-import glob
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 
 import pytest
 
-from conftest import REPO, TARGET_PYTHON, make_archive, run_module, short_dar_env, small_tmpfs, write_file
+from conftest import TARGET_PYTHON, install_engine, make_archive, run_module, short_dar_env, small_tmpfs, write_file
 
 NAME = "truth"
 MOMENT = datetime.datetime(2026, 5, 1, 10, 0, 0)
@@ -302,11 +300,7 @@ def test_drill_fails_on_short_files_at_the_restore(tmp_path):
 
 def test_runner_records_a_restore_test_that_proved_nothing(tmp_path):
     """dar-backup-run as a host runs it: the run is WARNING, its record has passed null and the warning."""
-    package = tmp_path / "lib" / "dar_backup_engine"
-    package.mkdir(parents=True)
-    for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
-        shutil.copy(path, str(package))
-    (package / "__init__.py").write_text("")
+    install_engine(tmp_path / "lib")
     src, state = tmp_path / "src", tmp_path / "state"
     write_file(str(src / "a.txt"), "a\n", mtime=OLD)
     config = tmp_path / "config.json"

@@ -30,18 +30,6 @@ TOKEN = "T0kenOfTheDiscordWebhook-abcdef"
 HOOK_SECRET = "generic-hook-secret-42"
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    """plugins/module_utils/*.py as the package the configure role installs."""
-    top = tmp_path_factory.mktemp("lib")
-    package = top / "dar_backup_engine"
-    package.mkdir()
-    for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
-        shutil.copy(path, str(package))
-    (package / "__init__.py").write_text("")
-    return str(top)
-
-
 class Runner(object):
     def __init__(self, engine, workdir, source, backup_dir):
         self.engine = engine

@@ -6,33 +6,18 @@
 
 from __future__ import annotations
 
-import glob
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import threading
 
 import pytest
 
-from conftest import REPO, TARGET_PYTHON
+from conftest import RUNNER_ENTRY, TARGET_PYTHON
 
-ENTRY = "import sys; sys.path.insert(0, sys.argv.pop(1)); from dar_backup_engine.runner import main; sys.exit(main())"
 DISCORD_TOKEN = "DiscordT0ken-in-the-path-0123456789"
 HC_UUID = "5e1f0b7a-hc-check-uuid-9876543210"
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    """plugins/module_utils/*.py as the package the configure role installs."""
-    top = tmp_path_factory.mktemp("lib")
-    package = top / "dar_backup_engine"
-    package.mkdir()
-    for path in glob.glob(os.path.join(REPO, "plugins", "module_utils", "*.py")):
-        shutil.copy(path, str(package))
-    (package / "__init__.py").write_text("")
-    return str(top)
 
 
 class Listener(object):
@@ -99,7 +84,7 @@ def test_failure_alert_and_healthchecks_pings(engine, workdir, source, backup_di
 
     def run(*args):
         env = dict((k, v) for k, v in os.environ.items() if "proxy" not in k.lower())
-        proc = subprocess.run([TARGET_PYTHON, "-c", ENTRY, engine, "--config", str(config)] + list(args),
+        proc = subprocess.run([TARGET_PYTHON, "-c", RUNNER_ENTRY, engine, "--config", str(config)] + list(args),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
                               timeout=600, check=False)
         assert "Traceback" not in proc.stderr, proc.stderr
