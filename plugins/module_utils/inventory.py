@@ -44,15 +44,24 @@ def archive_problems(archive, header=None, with_hashes=False):
     return []
 
 
+def look_alike(archive, header):
+    """Why a file without a manifest is no archive dar can read (its header fails), or None: ours are judged by
+    their manifest instead, and a damaged one of ours is not a look-alike to skip."""
+    if has_manifest(archive):
+        return None
+    problems = archive_problems(archive, header)
+    return problems[0] if problems else None
+
+
 def catalogable(archives, dar):
     """(archives a catalog may list, warnings): a file without a manifest that dar cannot read is not an
     archive to register (dar_manager would refuse it, and every later registration with it)."""
     kept, warnings = [], []
     for archive in archives:
-        problems = [] if has_manifest(archive) else archive_problems(archive, lambda a: dar.header(a.path))
-        if problems:
+        problem = look_alike(archive, lambda a: dar.header(a.path))
+        if problem:
             warnings.append("%s is not cataloged: it looks like an archive but dar cannot read it (%s)"
-                            % (archive.basename, problems[0]))
+                            % (archive.basename, problem))
         else:
             kept.append(archive)
     return kept, warnings

@@ -105,7 +105,12 @@ class Archive(object):
         """Its manifest (a dict), or None for archives without one (dar-backup's, older ones); read once.
         Raises manifest.ManifestUnreadable when the file is there but is not a manifest of ours."""
         if self._manifest is None:
-            self._manifest = (manifest_mod.read(manifest_mod.manifest_path(self.directory, self.basename)),)
+            try:
+                self._manifest = (manifest_mod.read(manifest_mod.manifest_path(self.directory, self.basename)), None)
+            except manifest_mod.ManifestUnreadable as exc:
+                self._manifest = (None, exc)
+        if self._manifest[1] is not None:
+            raise self._manifest[1]
         return self._manifest[0]
 
     @property

@@ -478,14 +478,13 @@ def run_restore(request, dar, check_mode=False):
     while True:
         chains = Chains(dar, archives)
         target = _select(request, chains, archives)
-        look_alike = request.archive is None and not inventory.has_manifest(target) and \
-            inventory.archive_problems(target, chains.header)
+        look_alike = request.archive is None and inventory.look_alike(target, chains.header)
         if not look_alike:
             break
         # A file that merely looks like an archive (garbage, foreign, named for the future) is not the state
         # asked for: skip it, and say so.
         warnings.append("%s is skipped: it looks like an archive but dar cannot read it (%s)"
-                        % (target.basename, look_alike[0]))
+                        % (target.basename, look_alike))
         archives = [a for a in archives if a is not target]
     chain = chains.chain(target)
     check_chain_whole(chain)
