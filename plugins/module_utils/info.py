@@ -14,7 +14,7 @@ import tempfile
 from . import catalog as catalog_mod
 from . import inventory
 from . import naming
-from . import runner
+from . import records as run_records
 from .dar import iter_entries
 from .errors import DarBackupError
 from .history import Chains
@@ -186,7 +186,7 @@ def runs_in(state_dir, now_utc=None):
     No directory or no file means no records (a host whose backups the modules make), not an error.
     """
     now_utc = now_utc or datetime.datetime.now(datetime.timezone.utc)
-    found = runner.last_runs(runner.read_records(state_dir))
+    found = run_records.last_runs(run_records.read_records(state_dir))
     result = {}
     for name, entry in found.items():
         if not isinstance(name, str):

@@ -20,7 +20,7 @@ from . import notify as notify_mod
 from . import oncalendar
 from .errors import DarBackupError
 from .intervals import parse_duration
-from .runner import FAILURE, SUCCESS, WARNING, one_line
+from .records import FAILURE, SUCCESS, WARNING, one_line
 
 SCHEMA = 1
 LEVELS = ("FULL", "DIFF", "INCR")

@@ -16,6 +16,7 @@ from ansible_collections.dar.backup.plugins.module_utils import backup as backup
 from ansible_collections.dar.backup.plugins.module_utils import cleanup as cleanup_mod
 from ansible_collections.dar.backup.plugins.module_utils import info as info_mod
 from ansible_collections.dar.backup.plugins.module_utils import notify as notify_mod
+from ansible_collections.dar.backup.plugins.module_utils import records as records_mod
 from ansible_collections.dar.backup.plugins.module_utils import runner
 from ansible_collections.dar.backup.plugins.module_utils import scrub as scrub_mod
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
@@ -525,29 +526,29 @@ def test_append_record_concurrent(tmp_path):
 
     def writer(index):
         for number in range(50):
-            runner.append_record(state, {"writer": index, "n": number, "pad": "x" * 5000})
+            records_mod.append_record(state, {"writer": index, "n": number, "pad": "x" * 5000})
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    records = runner.read_records(state)
+    records = records_mod.read_records(state)
     assert len(records) == 300
     assert sorted((r["writer"], r["n"]) for r in records) == [(i, n) for i in range(6) for n in range(50)]
 
 
 def test_append_record_rotates(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "RECORDS_MAX_BYTES", 300)
+    monkeypatch.setattr(records_mod, "RECORDS_MAX_BYTES", 300)
     state = str(tmp_path)
     for number in range(10):
-        runner.append_record(state, {"definition": "docs", "command": "backup", "n": number, "pad": "y" * 50})
+        records_mod.append_record(state, {"definition": "docs", "command": "backup", "n": number, "pad": "y" * 50})
     assert os.path.getsize(os.path.join(state, "runs.jsonl")) <= 300
     assert os.path.exists(os.path.join(state, "runs.jsonl.1"))
-    records = runner.read_records(state)
+    records = records_mod.read_records(state)
     assert records[-1]["n"] == 9
-    assert runner.last_runs(records)["docs"]["last_run"]["n"] == 9
+    assert records_mod.last_runs(records)["docs"]["last_run"]["n"] == 9
 
 
 def test_read_records_skips_bad_lines(tmp_path):
     (tmp_path / "runs.jsonl").write_text('{"definition": "a", "command": "backup"}\nnot json\n[1]\n{"defin')
-    assert runner.read_records(str(tmp_path)) == [{"definition": "a", "command": "backup"}]
+    assert records_mod.read_records(str(tmp_path)) == [{"definition": "a", "command": "backup"}]
