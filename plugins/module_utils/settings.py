@@ -21,8 +21,10 @@ from .naming import check_definition_name
 from .restore_test import RestoreTestSettings, parse_size
 
 
-def option(kind, default=None, choices=None, options=None, required=False):
+def option(kind, default=None, choices=None, options=None, required=False, elements=None):
     spec = {"type": kind, "default": default}
+    if kind == "list":
+        spec["elements"] = elements or "str"
     if choices is not None:
         spec["choices"] = tuple(choices)
     if options is not None:
@@ -30,6 +32,25 @@ def option(kind, default=None, choices=None, options=None, required=False):
     if required:
         spec["required"] = True
     return spec
+
+
+def argument_spec(spec):
+    """``spec`` (a mapping of option()s) as an Ansible argument spec: the dar_backup module's, the role's."""
+    result = {}
+    for key, item in spec.items():
+        entry = {"type": item["type"]}
+        for field in ("elements", "required"):
+            if item.get(field):
+                entry[field] = item[field]
+        if item.get("choices") is not None:
+            entry["choices"] = list(item["choices"])
+        if item.get("default") is not None:
+            entry["default"] = list(item["default"]) if isinstance(item["default"], (list, tuple)) \
+                else dict(item["default"]) if isinstance(item["default"], dict) else item["default"]
+        if item.get("options") is not None:
+            entry["options"] = argument_spec(item["options"])
+        result[key] = entry
+    return result
 
 
 RESTORE_TEST_OPTIONS = {

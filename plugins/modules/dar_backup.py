@@ -393,50 +393,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dar.backup.plugins.module_utils.backup import Interrupted, raise_on_sigterm, run_backup
 from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackupError
-from ansible_collections.dar.backup.plugins.module_utils.settings import RUN_ONLY_OPTIONS, request_from_options
+from ansible_collections.dar.backup.plugins.module_utils.settings import (OPTIONS, RUN_ONLY_OPTIONS, request_from_options)
+from ansible_collections.dar.backup.plugins.module_utils.settings import argument_spec as settings_argument_spec
 
 
 def argument_spec():
-    return dict(
-        name=dict(type="str", required=True),
-        backup_dir=dict(type="path", required=True),
-        definition_file=dict(type="path"),
-        root=dict(type="path"),
-        include=dict(type="list", elements="str", default=[]),
-        exclude=dict(type="list", elements="str", default=[]),
-        compression=dict(type="str"),
-        slice_size=dict(type="str"),
-        level=dict(type="str", choices=["auto", "full", "diff", "incr"], default="auto"),
-        full_interval=dict(type="str", default="365d"),
-        diff_interval=dict(type="str", default="30d"),
-        min_interval=dict(type="str"),
-        incr_reference=dict(type="str", choices=["diff", "previous"], default="diff"),
-        reference=dict(type="str"),
-        verify=dict(type="bool", default=True),
-        restore_test=dict(type="dict", default={}, options=dict(
-            enabled=dict(type="bool", default=True),
-            files=dict(type="int", default=5),
-            min_size=dict(type="str", default="0"),
-            max_size=dict(type="str", default="20M"),
-            exclude=dict(type="list", elements="str", default=[]),
-            seed=dict(type="int"),
-            dir=dict(type="path"),
-        )),
-        par2=dict(type="dict", default={}, options=dict(
-            enabled=dict(type="bool", default=True),
-            redundancy=dict(type="int", default=5),
-            redundancy_full=dict(type="int"),
-            redundancy_diff=dict(type="int"),
-            redundancy_incr=dict(type="int"),
-            dir=dict(type="path"),
-            block_count=dict(type="int"),
-            binary=dict(type="str"),
-        )),
-        catalog=dict(type="bool", default=True),
-        catalog_dir=dict(type="path"),
-        group_readable=dict(type="bool", default=False),
-        timeout=dict(type="int", default=86400),
-    )
+    """The options the engine declares once (settings.OPTIONS), plus the ones of a single run."""
+    return settings_argument_spec(dict(OPTIONS, **RUN_ONLY_OPTIONS))
 
 
 def build_request(params):

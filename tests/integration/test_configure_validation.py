@@ -44,16 +44,29 @@ def nothing_written(tmp_path):
 
 
 @pytest.mark.parametrize("definition,fragments", [
-    ({"name": "docs", "root": "ROOT", "exclude_paths": ["x"]}, ["definition docs", "unknown key(s) exclude_paths"]),
+    # meta/argument_specs.yml (generated from settings.py) refuses unknown keys, wrong types and choices.
+    ({"name": "docs", "root": "ROOT", "exclude_paths": ["x"]},
+     ["dar_backup_definitions.exclude_paths", "Supported parameters include"]),
+    ({"name": "docs", "root": "ROOT", "par2": {"redundancy": "lots"}}, ["redundancy", "lots", "par2"]),
+    ({"name": "docs", "root": "ROOT", "level": "weekly"}, ["level must be one of", "weekly"]),
+    # The runner's own value checks, made on the control node before any change.
+    ({"name": "docs", "root": "ROOT", "compression": "zip9"}, ["definition docs: compression", "zip9"]),
+    ({"name": "docs", "root": "ROOT", "slice_size": "4 gigs"}, ["definition docs: slice_size", "is not a size"]),
+    ({"name": "docs", "root": "ROOT", "full_interval": "yearly"}, ["definition docs: full_interval"]),
+    ({"name": "docs", "root": "ROOT", "restore_test": {"max_size": "1k", "min_size": "2k"}},
+     ["definition docs: restore_test.max_size", "smaller than restore_test.min_size"]),
+    # null disables a timer: accepted, so the next check (the missing root) is the one that fails.
+    ({"name": "docs", "root": "/nonexistent/dar-backup-root", "schedule": {"full": None, "diff": ""}},
+     ["root /nonexistent/dar-backup-root does not exist"]),
     ({"name": "my_docs", "root": "ROOT"}, ["definition my_docs", "name is not safe"]),
     ({"name": "../x", "root": "ROOT"}, ["definition ../x", "name is not safe"]),
-    ({"name": "docs"}, ["definition docs", "root is missing"]),
+    ({"name": "docs"}, ["missing required arguments: root", "dar_backup_definitions"]),
     ({"name": "docs", "root": "/nonexistent/dar-backup-root"},
      ["definition docs", "root /nonexistent/dar-backup-root does not exist"]),
     ({"name": "docs", "root": "ROOT", "schedule": {"full": "every tuesday-ish"}},
      ["definition docs, level full", 'schedule "every tuesday-ish" is not a systemd calendar']),
     ({"name": "docs", "root": "ROOT", "schedule": {"weekly": "Mon"}},
-     ["definition docs", "unknown schedule level(s) weekly"]),
+     ["schedule.weekly", "Supported parameters include"]),
     ({"name": "docs", "root": "ROOT/with\"quote"}, ["definition docs", "must not contain double quotes"]),
 ])
 def test_bad_definition_is_refused_before_any_change(tmp_path, root, definition, fragments):
