@@ -52,7 +52,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports the archives that would be added and removed, and whether the database would be rebuilt.
+    details:
+      - Reports the archives that would be added and removed, and whether the database would be rebuilt.
+      - When O(backup_dir) does not exist yet (a playbook run in check mode on a fresh host, where an earlier task
+        would create it), reports that an empty database would be created, with a warning.
   diff_mode:
     support: full
     details: Shows the archives listed before and after, one per line.
@@ -132,6 +135,18 @@ from ansible_collections.dar.backup.plugins.module_utils.errors import DarBackup
 from ansible_collections.dar.backup.plugins.module_utils.lock import definition_lock
 
 
+def would_not_exist(module, backup_dir, db_path):
+    """Check mode before the directory exists (site.yml --check on a fresh host): a new, empty database."""
+    state = module.params["state"]
+    module.warn("backup_dir %s does not exist: check mode assumes an earlier task creates it (a real run fails "
+                "when it still does not exist)" % backup_dir)
+    result = {"db": db_path, "state": state, "changed": state != "absent", "added": [], "removed": [],
+              "corrupt": None, "set_aside": None, "action": "ok" if state == "absent" else "create"}
+    if state != "absent":
+        result["archives"] = []
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -147,10 +162,12 @@ def main():
     try:
         name = naming.check_existing_name(params["name"])
         backup_dir = os.path.abspath(params["backup_dir"])
+        db_path = catalog_mod.database_path(name, backup_dir, params["catalog_dir"])
         if not os.path.isdir(backup_dir):
+            if module.check_mode and not os.path.lexists(backup_dir):
+                would_not_exist(module, backup_dir, db_path)
             raise DarBackupError("backup_dir %s does not exist" % backup_dir, phase="validate")
-        catalog = catalog_mod.Catalog(catalog_mod.database_path(name, backup_dir, params["catalog_dir"]),
-                                      timeout=params["timeout"])
+        catalog = catalog_mod.Catalog(db_path, timeout=params["timeout"])
         before = [base for _n, _d, base in catalog.list()] if catalog.exists() and not catalog.health() else []
         dar = Dar(timeout=params["timeout"])
         ignored = []
